@@ -1,0 +1,103 @@
+"""Computation model of a curriculum: relative cost of every stage and the speedup over the baseline.
+
+The cost of training one epoch at input size ``B`` is proportional to the forward FLOPs of one ``B x B`` image
+(backward is a constant multiple of forward, so ratios are unaffected). ``ViTCost`` counts multiply-accumulates of
+a ViT: per block ``12 N D^2`` for the qkv/proj/MLP matmuls (MLP ratio 4) and ``2 N^2 D`` for attention, with
+``N`` tokens of width ``D``, plus the patch embedding; for MAE the encoder sees ``round(L (1 - mask_ratio))``
+visible patches (+ cls) and the decoder all ``L + 1`` tokens. With these counts the ``efficienttrain`` preset gives
+the paper's computation savings: MAE ViT-B 1.54x and ViT-L 1.53x (EfficientTrain Table 10), DeiT-S 1.56x and
+DeiT-T 1.59x (Table 6). Any ``size -> flops`` callable (e.g. measured FLOPs) can be used instead.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from .schedule import Schedule
+
+__all__ = ["ViTCost", "MODELS", "CostReport", "cost_report", "get_model_cost"]
+
+
+@dataclass(frozen=True)
+class ViTCost:
+    """Forward multiply-accumulates of a (MAE) ViT as a function of the square input size."""
+
+    depth: int
+    dim: int
+    patch: int = 16
+    mlp_ratio: float = 4.0
+    cls_token: bool = True
+    in_chans: int = 3
+    mask_ratio: float = 0.0
+    decoder_depth: int = 0
+    decoder_dim: int = 0
+
+    @staticmethod
+    def _blocks(depth: int, tokens: int, dim: int, mlp_ratio: float) -> float:
+        matmuls = (4 + 2 * mlp_ratio) * tokens * dim * dim
+        attention = 2 * tokens * tokens * dim
+        return depth * (matmuls + attention)
+
+    def __call__(self, size: int) -> float:
+        if size < self.patch:
+            raise ValueError(f"input size {size} is smaller than the patch size {self.patch}")
+        patches = (size // self.patch) ** 2
+        visible = round(patches * (1 - self.mask_ratio))
+        cls = int(self.cls_token)
+        flops = visible * self.in_chans * self.patch ** 2 * self.dim  # patch embedding
+        flops += self._blocks(self.depth, visible + cls, self.dim, self.mlp_ratio)
+        if self.decoder_depth:
+            tokens = patches + cls
+            flops += (visible + cls) * self.dim * self.decoder_dim  # decoder embedding
+            flops += self._blocks(self.decoder_depth, tokens, self.decoder_dim, self.mlp_ratio)
+            flops += patches * self.decoder_dim * self.patch ** 2 * self.in_chans  # pixel prediction
+        return float(flops)
+
+
+_MAE_DECODER = dict(mask_ratio=0.75, decoder_depth=8, decoder_dim=512)
+MODELS: dict[str, ViTCost] = {
+    "deit_tiny": ViTCost(12, 192),
+    "deit_small": ViTCost(12, 384),
+    "vit_base": ViTCost(12, 768),
+    "vit_large": ViTCost(24, 1024),
+    "vit_huge": ViTCost(32, 1280, patch=14),
+    "mae_vit_base": ViTCost(12, 768, **_MAE_DECODER),
+    "mae_vit_large": ViTCost(24, 1024, **_MAE_DECODER),
+    "mae_vit_huge": ViTCost(32, 1280, patch=14, **_MAE_DECODER),
+}
+
+
+def get_model_cost(name: str) -> ViTCost:
+    if name not in MODELS:
+        raise ValueError(f"unknown model {name!r} for the cost model; choose one of {sorted(MODELS)}")
+    return MODELS[name]
+
+
+@dataclass(frozen=True)
+class CostReport:
+    """Per-stage and total computation of a schedule relative to baseline training at the final size."""
+
+    stage_cost_per_epoch: tuple[float, ...]  # relative to one epoch at the final size
+    stage_share: tuple[float, ...]  # fraction of the schedule's total computation spent in each stage
+    relative_computation: float  # schedule computation / baseline computation
+    speedup: float  # baseline computation / schedule computation
+
+    def summary(self) -> str:
+        return (f"computation: {self.relative_computation:.3f} of the baseline, "
+                f"speedup {self.speedup:.2f}x")
+
+
+def cost_report(schedule: Schedule, flops: Callable[[int], float], baseline_epochs: int | None = None,
+                baseline_size: int | None = None) -> CostReport:
+    """Compare ``schedule`` with ``baseline_epochs`` (default: the same) epochs at ``baseline_size``.
+
+    A stage that replays each loaded batch ``r`` times runs ``r`` steps per loaded batch, so ``r`` times the
+    computation per (loader) epoch.
+    """
+    size = baseline_size or schedule.final_size
+    reference = flops(size)
+    per_epoch = tuple(s.replay * flops(s.size) / reference for s in schedule.stages)
+    work = [(s.end - s.start) * schedule.epochs * c for s, c in zip(schedule.stages, per_epoch)]
+    total = sum(work)
+    baseline = float(baseline_epochs or schedule.epochs)
+    return CostReport(per_epoch, tuple(w / total for w in work), total / baseline, baseline / total)

@@ -1,0 +1,162 @@
+"""One config system for every trainer: nested dataclasses filled from YAML files and ``--set`` overrides.
+
+A YAML config may name ``_base_: other.yaml`` (relative to itself) to inherit from; its keys are merged over the
+base recursively. ``--set a.b=value`` overrides are parsed as YAML scalars (``--set optim.blr=1e-3``,
+``--set schedule.preset=baseline``). Unknown keys are errors that name the key, never silently ignored.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import types
+import typing
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+from curriculum import Schedule, make_preset
+
+__all__ = ["load_config", "to_dict", "parse_args", "ScheduleConfig", "RunConfig", "build_schedule"]
+
+T = TypeVar("T")
+
+
+@dataclasses.dataclass
+class ScheduleConfig:
+    """Which curriculum to follow: a preset scaled to ``epochs``/``final_size``, or a schedule file."""
+
+    preset: str = "efficienttrain"
+    epochs: int = 100
+    final_size: int = 224
+    file: str | None = None  # a Schedule YAML/JSON; overrides preset, keeps its own stages (epochs rescaled)
+    round_to_patch: bool = True  # round sizes to a multiple of the model's patch size
+    replay: bool = False  # EfficientTrain++ replay buffer (efficienttrain++ preset only)
+    large_batch: float = 1.0  # early-large-batch multiplier below the final size
+
+
+@dataclasses.dataclass
+class RunConfig:
+    """Where and how a run executes."""
+
+    output_dir: str = "output/run"
+    seed: int = 0
+    device: str = "auto"  # auto | cpu | cuda
+    amp: str = "auto"  # auto (bf16 on CUDA, none on CPU) | bf16 | fp16 | none
+    compile: bool = False
+    resume: str | None = "auto"  # auto: continue from output_dir/checkpoint-last.pth if present; or a path; null
+    save_every: int = 20  # keep a numbered checkpoint every this many epochs (checkpoint-last always)
+    log_images_every: int = 10  # epochs between TensorBoard image panels (0: never)
+    progress: bool = True
+
+
+def build_schedule(cfg: ScheduleConfig, patch_size: int | None) -> Schedule:
+    """The schedule a trainer follows, with sizes rounded to the patch size when asked."""
+    multiple = patch_size if cfg.round_to_patch else None
+    if cfg.file:
+        schedule = Schedule.load(cfg.file).with_epochs(cfg.epochs)
+        return schedule.rounded(multiple) if multiple else schedule
+    extra: dict[str, Any] = {}
+    if cfg.large_batch != 1.0:
+        extra["large_batch"] = cfg.large_batch
+    if cfg.replay:
+        if cfg.preset != "efficienttrain++":
+            raise ValueError("schedule.replay is an EfficientTrain++ option; use schedule.preset=efficienttrain++")
+        extra["replay"] = True
+    return make_preset(cfg.preset, cfg.epochs, cfg.final_size, round_to=multiple, **extra)
+
+
+# ---------------------------------------------------------------------------------------------------- loading
+def _read_yaml(path: Path, seen: tuple[Path, ...] = ()) -> dict:
+    path = path.resolve()
+    if not path.is_file():
+        raise FileNotFoundError(f"config file not found: {path}")
+    if path in seen:
+        raise ValueError(f"config inheritance loops through {path}")
+    data = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(data, dict):
+        raise ValueError(f"config {path} must hold a mapping at the top level")
+    base = data.pop("_base_", None)
+    if base is None:
+        return data
+    return _merge(_read_yaml(path.parent / base, seen + (path,)), data)
+
+
+def _merge(base: dict, update: dict) -> dict:
+    out = dict(base)
+    for key, value in update.items():
+        out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def _apply_override(data: dict, item: str) -> None:
+    if "=" not in item:
+        raise ValueError(f"override {item!r} must look like key.sub=value")
+    dotted, raw = item.split("=", 1)
+    keys = dotted.strip().split(".")
+    node = data
+    for key in keys[:-1]:
+        node = node.setdefault(key, {})
+        if not isinstance(node, dict):
+            raise ValueError(f"override {item!r}: {key!r} is not a section")
+    node[keys[-1]] = yaml.safe_load(raw) if raw.strip() else None
+
+
+def _build(cls: type[T], data: Any, where: str) -> T:
+    if not isinstance(data, dict):
+        raise ValueError(f"config section {where or 'root'} must be a mapping, got {data!r}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = set(data) - set(fields)
+    if unknown:
+        raise ValueError(f"unknown config key(s) {sorted(f'{where}{k}' for k in unknown)}; "
+                         f"{where or 'root'} accepts {sorted(fields)}")
+    hints = typing.get_type_hints(cls)
+    kwargs = {}
+    for name, value in data.items():
+        kwargs[name] = _coerce(hints[name], value, f"{where}{name}")
+    return cls(**kwargs)
+
+
+def _coerce(hint: Any, value: Any, where: str) -> Any:
+    if dataclasses.is_dataclass(hint):
+        return _build(hint, value, where + ".")
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        options = [h for h in typing.get_args(hint) if h is not type(None)]
+        if value is None:
+            return None
+        return _coerce(options[0], value, where)
+    if origin in (tuple, list):
+        if not isinstance(value, (list, tuple)):
+            raise ValueError(f"config key {where} expects a list, got {value!r}")
+        return origin(value)
+    if hint is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if hint in (int, float, str, bool) and not isinstance(value, hint):
+        raise ValueError(f"config key {where} expects {hint.__name__}, got {value!r}")
+    return value
+
+
+def load_config(cls: type[T], path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> T:
+    """Build ``cls`` from defaults, then the YAML file (with ``_base_`` inheritance), then ``overrides``."""
+    data = _read_yaml(Path(path)) if path else {}
+    for item in overrides:
+        _apply_override(data, item)
+    return _build(cls, data, "")
+
+
+def to_dict(cfg: Any) -> dict:
+    return dataclasses.asdict(cfg)
+
+
+def parse_args(cls: type[T], description: str, argv: list[str] | None = None) -> T:
+    """The command line every trainer shares: ``--config FILE`` and repeated ``--set key=value``."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--config", default=None, help="YAML config (default: the built-in small demo)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a config value, e.g. --set schedule.epochs=100 (repeatable)")
+    args = parser.parse_args(argv)
+    try:
+        return load_config(cls, args.config, args.overrides)
+    except (ValueError, FileNotFoundError) as err:
+        parser.exit(2, f"config error: {err}\n")

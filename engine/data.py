@@ -1,0 +1,157 @@
+"""Datasets shared by the trainers: ImageNet-style folders, a generated demo set, per-sample seeding, loaders.
+
+* ``ImageFolderDataset`` reads ``root/<class>/<image>``, converts every image (grayscale, CMYK, palette) to RGB and
+  never drops a file silently: an unreadable image raises ``CorruptImageError`` naming its path, or, with
+  ``on_corrupt="skip"``, is replaced by the next readable one, logged by path and counted in the sample's
+  ``skipped`` field so the trainer can report the total.
+* ``SyntheticImages`` generates a small, deterministic, class-structured image set so the demos run with no data.
+* ``SeededSamples`` makes the random augmentation of a sample a function of ``(seed, epoch, index)`` alone, so a run
+  is reproducible across resumption, worker counts and world sizes.
+"""
+from __future__ import annotations
+
+import logging
+import random
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
+from torchvision.datasets.folder import IMG_EXTENSIONS, find_classes, make_dataset
+
+from .distributed import DistInfo
+
+__all__ = ["CorruptImageError", "ImageFolderDataset", "SyntheticImages", "SeededSamples", "Sample", "make_loader"]
+
+log = logging.getLogger(__name__)
+Sample = tuple  # (image, target, index, skipped)
+
+
+class CorruptImageError(RuntimeError):
+    def __init__(self, path: str | Path, reason: str):
+        super().__init__(f"unreadable image {path}: {reason}")
+        self.path = str(path)
+
+
+def load_rgb(path: str | Path) -> Image.Image:
+    """Decode an image file fully and return it as RGB, or raise ``CorruptImageError`` naming the file."""
+    try:
+        with Image.open(path) as image:
+            image.load()
+            return image.convert("RGB")
+    except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as err:
+        raise CorruptImageError(path, str(err)) from err
+
+
+class LabelledImages(Dataset):
+    """A list of ``(path, target)`` pairs decoded with ``load_rgb``; subclasses fill ``samples`` and ``classes``."""
+
+    def __init__(self, samples: list[tuple[str, int]], classes: list[str], transform: Callable | None = None,
+                 on_corrupt: str = "error"):
+        if on_corrupt not in ("error", "skip"):
+            raise ValueError(f"on_corrupt must be 'error' or 'skip', got {on_corrupt!r}")
+        if not samples:
+            raise ValueError("the dataset is empty")
+        self.samples, self.classes, self.transform, self.on_corrupt = samples, classes, transform, on_corrupt
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, index: int) -> Sample:
+        skipped = 0
+        while True:
+            path, target = self.samples[(index + skipped) % len(self.samples)]
+            try:
+                image = load_rgb(path)
+                break
+            except CorruptImageError as err:
+                if self.on_corrupt == "error" or skipped + 1 >= len(self.samples):
+                    raise
+                log.warning("skipping %s", err)
+                skipped += 1
+        if self.transform is not None:
+            image = self.transform(image)
+        return image, target, index, skipped
+
+
+class ImageFolderDataset(LabelledImages):
+    """``root/<class>/<image>`` in the torchvision/ImageNet layout."""
+
+    def __init__(self, root: str | Path, transform: Callable | None = None, on_corrupt: str = "error"):
+        root = Path(root)
+        if not root.is_dir():
+            raise FileNotFoundError(f"image folder not found: {root} (expected {root}/<class>/<image files>)")
+        classes, class_to_idx = find_classes(str(root))
+        samples = make_dataset(str(root), class_to_idx, extensions=IMG_EXTENSIONS)
+        super().__init__(samples, classes, transform, on_corrupt)
+        self.root = root
+
+
+class SyntheticImages(Dataset):
+    """Deterministic generated images: class ``c`` is an oriented grating with coloured blobs, plus noise."""
+
+    def __init__(self, length: int = 512, size: int = 64, num_classes: int = 10, transform: Callable | None = None,
+                 seed: int = 0):
+        self.length, self.size, self.num_classes, self.transform, self.seed = length, size, num_classes, transform, seed
+        self.classes = [f"synthetic_{c}" for c in range(num_classes)]
+
+    def __len__(self) -> int:
+        return self.length
+
+    def image(self, index: int) -> Image.Image:
+        rng = np.random.default_rng([self.seed, index])
+        c = index % self.num_classes
+        y, x = np.mgrid[0:self.size, 0:self.size] / self.size
+        angle = np.pi * c / self.num_classes
+        freq = 2 + (c % 4) * 2
+        grating = np.sin(2 * np.pi * freq * (x * np.cos(angle) + y * np.sin(angle)) + rng.uniform(0, 2 * np.pi))
+        colour = np.array([np.cos(angle), np.sin(angle), (c % 3) / 2])[:, None, None]
+        image = 0.5 + 0.25 * grating[None] * colour
+        for _ in range(3):
+            cy, cx, r = rng.uniform(0.1, 0.9), rng.uniform(0.1, 0.9), rng.uniform(0.05, 0.2)
+            blob = np.exp(-((x - cx) ** 2 + (y - cy) ** 2) / (2 * r * r))
+            image += 0.3 * blob[None] * rng.uniform(-1, 1, (3, 1, 1))
+        image += rng.normal(0, 0.03, image.shape)
+        return Image.fromarray((np.clip(image, 0, 1) * 255).astype(np.uint8).transpose(1, 2, 0))
+
+    def __getitem__(self, index: int) -> Sample:
+        image = self.image(index)
+        return (self.transform(image) if self.transform else image), index % self.num_classes, index, 0
+
+
+class SeededSamples(Dataset):
+    """Wraps a dataset so the RNGs used by its transform are seeded from ``(seed, epoch, index)``."""
+
+    def __init__(self, dataset: Dataset, seed: int):
+        self.dataset, self.seed, self.epoch = dataset, seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int) -> Sample:
+        key = (self.seed * 1_000_003 + self.epoch) * 10_000_019 + index
+        state = random.getstate(), np.random.get_state()
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(key)
+            random.seed(key)
+            np.random.seed(key % 2 ** 32)
+            try:
+                return self.dataset[index]
+            finally:
+                random.setstate(state[0])
+                np.random.set_state(state[1])
+
+
+def make_loader(dataset: Dataset, batch_size: int, info: DistInfo, seed: int, num_workers: int, train: bool,
+                drop_last: bool | None = None) -> DataLoader:
+    """A DataLoader over a DistributedSampler (also for one process, so data order never depends on world size)."""
+    sampler = DistributedSampler(dataset, num_replicas=info.world_size, rank=info.rank, shuffle=train, seed=seed,
+                                 drop_last=train)
+    return DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=num_workers,
+                      pin_memory=info.device.type == "cuda", drop_last=train if drop_last is None else drop_last,
+                      persistent_workers=False)

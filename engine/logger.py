@@ -1,0 +1,50 @@
+"""Run logging: TensorBoard scalars/images, a JSON-lines metrics file and a progress bar, on the main rank only."""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+__all__ = ["RunLogger"]
+
+
+class RunLogger:
+    def __init__(self, output_dir: str | Path, enabled: bool, progress: bool = True):
+        self.enabled, self.progress = enabled, progress and enabled
+        self.dir = Path(output_dir)
+        self.writer = None
+        if enabled:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.dir.mkdir(parents=True, exist_ok=True)
+            self.writer = SummaryWriter(log_dir=str(self.dir / "tensorboard"))
+
+    def scalars(self, values: dict[str, float], step: int) -> None:
+        if self.writer:
+            for key, value in values.items():
+                self.writer.add_scalar(key, value, step)
+
+    def images(self, tag: str, images: torch.Tensor, step: int) -> None:
+        """``images``: ``[N, 3, H, W]`` in [0, 1]."""
+        if self.writer:
+            self.writer.add_images(tag, images.clamp(0, 1).float().cpu(), step)
+
+    def epoch(self, record: dict) -> None:
+        """Append one epoch's record to ``metrics.jsonl`` and print it."""
+        if not self.enabled:
+            return
+        record = {"time": round(time.time(), 3), **record}
+        with open(self.dir / "metrics.jsonl", "a") as handle:
+            handle.write(json.dumps(record) + "\n")
+        print(" ".join(f"{k}={v:.5g}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items()
+                       if k != "time"), flush=True)
+
+    def bar(self, total: int, description: str):
+        return tqdm(total=total, desc=description, disable=not self.progress, dynamic_ncols=True, leave=False)
+
+    def close(self) -> None:
+        if self.writer:
+            self.writer.close()

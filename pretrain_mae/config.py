@@ -1,0 +1,57 @@
+"""Configuration of MAE pre-training (``configs/pretrain/*.yaml``; defaults follow MAE's ViT-B recipe)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from engine.config import RunConfig, ScheduleConfig
+
+DEMO_CONFIG = Path(__file__).with_name("demo.yaml")
+
+
+@dataclass
+class ModelConfig:
+    name: str = "mae_vit_base"  # mae_vit_{tiny,small,base,large,huge}
+    patch_size: int | None = None  # None keeps the preset's value; the other fields likewise
+    embed_dim: int | None = None
+    depth: int | None = None
+    num_heads: int | None = None
+    decoder_embed_dim: int | None = None
+    decoder_depth: int | None = None
+    decoder_num_heads: int | None = None
+    mask_ratio: float = 0.75
+    norm_pix_loss: bool = True
+
+
+@dataclass
+class DataConfig:
+    path: str | None = None  # ImageNet-style root holding <split>/<class>/<image>; None: generated demo images
+    split: str = "train"
+    num_workers: int = 8
+    on_corrupt: str = "error"  # error: stop naming the file; skip: replace it, log its path and count it
+    crop_on: str = "device"  # device: batched low-frequency crop after transfer; loader: per image on the CPU
+    min_scale: float = 0.2  # RandomResizedCrop scale range (min_scale, 1)
+    synthetic_length: int = 512
+    synthetic_size: int = 64
+    replay_capacity: int = 0  # replay buffer size in samples per device; 0: the current batch size
+
+
+@dataclass
+class OptimConfig:
+    batch_size: int = 64  # per device, at the final size (a stage's batch_scale multiplies it)
+    accum_iter: int = 1
+    blr: float = 1.5e-4  # lr = blr * global_batch / 256
+    weight_decay: float = 0.05
+    betas: tuple[float, float] = (0.9, 0.95)
+    warmup_epochs: float = 40.0
+    min_lr: float = 0.0
+    clip_grad: float | None = None
+
+
+@dataclass
+class PretrainConfig:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    schedule: ScheduleConfig = field(default_factory=lambda: ScheduleConfig(epochs=800))
+    run: RunConfig = field(default_factory=lambda: RunConfig(output_dir="output/pretrain_mae"))
