@@ -132,6 +132,11 @@ def _coerce(hint: Any, value: Any, where: str) -> Any:
         return origin(value)
     if hint is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
+    if hint is float and isinstance(value, str):  # YAML 1.1 reads "2e-3" (no dot) as a string
+        try:
+            return float(value)
+        except ValueError:
+            pass
     if hint in (int, float, str, bool) and not isinstance(value, hint):
         raise ValueError(f"config key {where} expects {hint.__name__}, got {value!r}")
     return value

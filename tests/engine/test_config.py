@@ -1,0 +1,47 @@
+"""The shared config system: YAML, inheritance, overrides and errors that name the key."""
+import pytest
+
+from engine.config import build_schedule, load_config
+from pretrain_mae.config import PretrainConfig
+
+
+def test_defaults_file_and_overrides(tmp_path):
+    base = tmp_path / "base.yaml"
+    base.write_text("model: {name: mae_vit_large}\noptim: {blr: 1.0e-4, betas: [0.9, 0.95]}\n")
+    child = tmp_path / "child.yaml"
+    child.write_text("_base_: base.yaml\noptim: {batch_size: 16}\nschedule: {epochs: 1600}\n")
+    cfg = load_config(PretrainConfig, child, ["schedule.preset=baseline", "optim.warmup_epochs=5", "data.path=/x"])
+    assert cfg.model.name == "mae_vit_large" and cfg.optim.blr == 1e-4 and cfg.optim.batch_size == 16
+    assert cfg.schedule.epochs == 1600 and cfg.schedule.preset == "baseline"
+    assert cfg.optim.warmup_epochs == 5.0 and isinstance(cfg.optim.warmup_epochs, float)
+    assert cfg.data.path == "/x" and cfg.optim.betas == (0.9, 0.95)
+    assert load_config(PretrainConfig).model.name == "mae_vit_base"
+
+
+@pytest.mark.parametrize("override,match", [
+    ("optim.bogus=1", r"optim\.bogus"),
+    ("schedule.epochs=ten", "schedule.epochs expects int"),
+    ("nosuchsection.x=1", "nosuchsection"),
+    ("justakey", "key.sub=value"),
+])
+def test_bad_overrides(override, match):
+    with pytest.raises(ValueError, match=match):
+        load_config(PretrainConfig, None, [override])
+
+
+def test_missing_and_looping_files(tmp_path):
+    with pytest.raises(FileNotFoundError, match="config file not found"):
+        load_config(PretrainConfig, tmp_path / "nope.yaml")
+    loop = tmp_path / "a.yaml"
+    loop.write_text("_base_: a.yaml\n")
+    with pytest.raises(ValueError, match="loops"):
+        load_config(PretrainConfig, loop)
+
+
+def test_schedule_from_config_rounds_to_patch(tmp_path):
+    cfg = load_config(PretrainConfig, None, ["schedule.final_size=64", "schedule.epochs=10"])
+    assert [s.size for s in build_schedule(cfg.schedule, 8).stages] == [48, 56, 64]
+    assert [s.size for s in build_schedule(cfg.schedule, 16).stages] == [48, 48, 64]
+    cfg.schedule.replay = True
+    with pytest.raises(ValueError, match="efficienttrain\\+\\+"):
+        build_schedule(cfg.schedule, 16)

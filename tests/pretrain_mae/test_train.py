@@ -1,0 +1,144 @@
+"""End-to-end pre-training runs on CPU: curriculum switches, loss, resume after kill -9, DDP, corrupt data."""
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from curriculum import Schedule, Stage, make_preset
+from engine.config import load_config
+from engine.data import CorruptImageError
+from pretrain_mae.config import PretrainConfig
+from pretrain_mae.train import pretrain
+from tests.conftest import MICRO_MAE
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def config(data, out, *extra):
+    return MICRO_MAE + [f"data.path={data}", f"run.output_dir={out}", "schedule.final_size=64",
+                        "optim.batch_size=16", *extra]
+
+
+def records(out):
+    """Last record per epoch from metrics.jsonl (a resumed epoch overrides the killed run's line)."""
+    lines = [json.loads(line) for line in (Path(out) / "metrics.jsonl").read_text().splitlines()]
+    return [r for _, r in sorted({r["epoch"]: r for r in lines}.items())]
+
+
+def run_cli(args, **kwargs):
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    return subprocess.Popen([sys.executable, "-m", "pretrain_mae", *args], cwd=REPO, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kwargs)
+
+
+def test_stage_switch_follows_schedule(tiny_imagenet_subset, tmp_path):
+    schedule = Schedule("test", 4, (Stage(0.0, 0.5, 48, batch_scale=2.0, replay=2), Stage(0.5, 1.0, 64)))
+    schedule.save(tmp_path / "schedule.yaml")
+    out = tmp_path / "run"
+    cfg = load_config(PretrainConfig, None, config(tiny_imagenet_subset, out, f"schedule.file={tmp_path}/schedule.yaml",
+                                                    "schedule.epochs=4", "data.replay_capacity=64"))
+    pretrain(cfg)
+    got = records(out)
+    assert [r["size"] for r in got] == [48, 48, 64, 64]
+    assert [r["batch"] for r in got] == [32, 32, 16, 16]
+    assert all(r["skipped_images"] == 0 for r in got)
+    assert list((out / "tensorboard").glob("events.out.tfevents.*"))
+    assert {p.name for p in out.glob("checkpoint-*.pth")} == {"checkpoint-last.pth", "checkpoint-0003.pth"}
+    encoder = torch.load(out / "encoder.pth", weights_only=True)
+    assert encoder["model"]["pos_embed"].shape == (1, 1 + 64, 64)
+
+
+def test_loss_decreases_on_tiny_imagenet(tiny_imagenet_subset, tmp_path):
+    cfg = load_config(PretrainConfig, None, config(tiny_imagenet_subset, tmp_path, "schedule.epochs=6",
+                                                    "optim.blr=1e-2", "schedule.preset=baseline"))
+    pretrain(cfg)
+    losses = [r["loss"] for r in records(tmp_path)]
+    assert losses[-1] < 0.85 * losses[0] and losses == sorted(losses, reverse=True), losses
+
+
+def test_loader_crop_matches_device_crop(tiny_imagenet_subset, tmp_path):
+    common = ["schedule.epochs=2", "schedule.preset=efficienttrain", "run.save_every=0"]
+    pretrain(load_config(PretrainConfig, None, config(tiny_imagenet_subset, tmp_path / "d", *common)))
+    pretrain(load_config(PretrainConfig, None, config(tiny_imagenet_subset, tmp_path / "l", *common,
+                                                       "data.crop_on=loader")))
+    device, loader = records(tmp_path / "d"), records(tmp_path / "l")
+    assert [r["size"] for r in device] == [48, 48]
+    assert [r["loss"] for r in device] == pytest.approx([r["loss"] for r in loader], rel=1e-4)
+
+
+def test_kill_then_resume_reproduces_losses(tiny_imagenet_subset, tmp_path):
+    args = ["--config", str(REPO / "pretrain_mae/demo.yaml")]
+    common = [f"--set={s}" for s in config(tiny_imagenet_subset, "X", "schedule.epochs=6", "run.save_every=0")]
+    reference = run_cli(args + common + [f"--set=run.output_dir={tmp_path / 'ref'}"])
+    assert reference.wait(timeout=300) == 0, reference.stdout.read()
+    out = tmp_path / "killed"
+    victim = run_cli(args + common + [f"--set=run.output_dir={out}"])
+    deadline = time.time() + 300
+    while time.time() < deadline:
+        if (out / "metrics.jsonl").is_file() and len((out / "metrics.jsonl").read_text().splitlines()) >= 2:
+            break
+        assert victim.poll() is None, victim.stdout.read()
+        time.sleep(0.02)
+    assert victim.poll() is None, "the run finished before it could be killed"
+    victim.send_signal(signal.SIGKILL)
+    victim.wait()
+    assert len(records(out)) < 6
+    resumed = run_cli(args + common + [f"--set=run.output_dir={out}"])
+    output = resumed.communicate(timeout=300)[0]
+    assert resumed.returncode == 0 and "resumed from" in output, output
+    assert [r["loss"] for r in records(out)] == pytest.approx([r["loss"] for r in records(tmp_path / "ref")],
+                                                              rel=1e-6)
+    expected = make_preset("efficienttrain", 6, 64, round_to=8)
+    assert [r["size"] for r in records(out)] == [expected.at(e).size for e in range(6)] == [48] * 4 + [56, 64]
+
+
+def test_two_process_ddp_matches_one_process(tiny_imagenet_subset, tmp_path):
+    common = config(tiny_imagenet_subset, "X", "schedule.epochs=2", "run.save_every=0", "run.device=cpu")
+    single = load_config(PretrainConfig, REPO / "pretrain_mae/demo.yaml", common + [f"run.output_dir={tmp_path / 'one'}"])
+    pretrain(single)
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "pretrain_mae",
+           "--config", str(REPO / "pretrain_mae/demo.yaml")]
+    cmd += [f"--set={s}" for s in common + [f"run.output_dir={tmp_path / 'two'}", "optim.batch_size=8"]]
+    done = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    one, two = records(tmp_path / "one"), records(tmp_path / "two")
+    assert [r["global_batch"] for r in two] == [16, 16] and [r["batch"] for r in two] == [8, 8]
+    assert [r["loss"] for r in two] == pytest.approx([r["loss"] for r in one], rel=1e-4)
+
+
+def test_corrupt_image_is_reported_by_path(tiny_imagenet_subset, tmp_path, caplog):
+    data = tmp_path / "data"
+    shutil.copytree(tiny_imagenet_subset, data, symlinks=True)
+    broken = next((data / "train").iterdir()) / "broken.JPEG"
+    broken.write_bytes(b"\xff\xd8 this is not a jpeg")
+    cfg = load_config(PretrainConfig, None, config(data, tmp_path / "err", "schedule.epochs=1"))
+    with pytest.raises(CorruptImageError, match="broken.JPEG"):
+        pretrain(cfg)
+    cfg = load_config(PretrainConfig, None, config(data, tmp_path / "skip", "schedule.epochs=1",
+                                                    "data.on_corrupt=skip"))
+    with caplog.at_level("WARNING"):
+        pretrain(cfg)
+    assert records(tmp_path / "skip")[0]["skipped_images"] <= 1  # dropped with drop_last only if not sampled
+    assert all("broken.JPEG" in r.getMessage() for r in caplog.records if "skipping" in r.getMessage())
+
+
+def test_resume_with_another_schedule_is_refused(tiny_imagenet_subset, tmp_path):
+    pretrain(load_config(PretrainConfig, None, config(tiny_imagenet_subset, tmp_path, "schedule.epochs=1")))
+    with pytest.raises(RuntimeError, match="different schedule"):
+        pretrain(load_config(PretrainConfig, None, config(tiny_imagenet_subset, tmp_path, "schedule.epochs=3")))
+
+
+def test_readme_demo_command_runs_without_data(tmp_path):
+    demo = run_cli(["--set=schedule.epochs=2", f"--set=run.output_dir={tmp_path}", "--set=run.progress=false"])
+    output = demo.communicate(timeout=300)[0]
+    assert demo.returncode == 0, output
+    assert "speedup" in output and list((tmp_path / "tensorboard").glob("events.out.tfevents.*"))
+    assert (tmp_path / "checkpoint-last.pth").is_file() and (tmp_path / "config.yaml").is_file()
