@@ -17,7 +17,9 @@ from typing import Any
 import numpy as np
 import torch
 
-__all__ = ["save_atomic", "load_checkpoint", "rng_state", "set_rng_state", "CheckpointError"]
+from curriculum import Schedule
+
+__all__ = ["save_atomic", "load_checkpoint", "rng_state", "set_rng_state", "CheckpointError", "check_same_schedule"]
 
 SAFE_GLOBALS = [argparse.Namespace]
 
@@ -80,3 +82,11 @@ def set_rng_state(state: dict) -> None:
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def check_same_schedule(state: dict, schedule: Schedule, path: str | Path) -> None:
+    """Refuse to resume a checkpoint that was written for another schedule (it would not continue the run)."""
+    saved = state.get("schedule")
+    if saved is not None and Schedule.from_dict(saved) != schedule:
+        raise CheckpointError(f"checkpoint {path} was written for a different schedule; resuming would not "
+                              f"continue the same run.\nsaved:   {saved}\ncurrent: {schedule.to_dict()}")

@@ -22,7 +22,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from curriculum import ReplayBuffer, Schedule, cost_report, low_frequency_crop
 from curriculum.cost import ViTCost
-from engine.checkpoint import load_checkpoint, rng_state, save_atomic, set_rng_state, CheckpointError
+from engine.checkpoint import check_same_schedule, load_checkpoint, rng_state, save_atomic, set_rng_state
 from engine.config import build_schedule, to_dict
 from engine.data import make_loader
 from engine.distributed import DistInfo, all_reduce_mean, cleanup, init_distributed
@@ -77,13 +77,6 @@ def _log_reconstructions(logger: RunLogger, model: MaskedAutoencoderViT, full: t
     logger.images("images/reconstruction", denorm(recon), epoch)
 
 
-def _check_resumable(state: dict, schedule: Schedule, path) -> None:
-    saved = state.get("schedule")
-    if saved is not None and Schedule.from_dict(saved) != schedule:
-        raise CheckpointError(f"checkpoint {path} was written for a different schedule; resuming would not "
-                              f"continue the same run.\nsaved:   {saved}\ncurrent: {schedule.to_dict()}")
-
-
 def pretrain(cfg: PretrainConfig) -> dict:
     """Run (or resume) pre-training; returns the last epoch's record."""
     info = init_distributed(cfg.run.device)
@@ -116,7 +109,7 @@ def _pretrain(cfg: PretrainConfig, info: DistInfo) -> dict:
     resume = resume_path(cfg.run.resume, cfg.run.output_dir)
     if resume is not None:
         state = load_checkpoint(resume)
-        _check_resumable(state, schedule, resume)
+        check_same_schedule(state, schedule, resume)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scaler.load_state_dict(state["scaler"])

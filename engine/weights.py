@@ -1,0 +1,81 @@
+"""Loading pre-trained ViT weights without ever falling back to a silent random init.
+
+``load_pretrained`` accepts our ``encoder.pth`` / ``checkpoint-*.pth``, fine-tune checkpoints and official
+facebookresearch/mae files: it unwraps ``model`` / ``state_dict`` / ``module.`` prefixes, drops the MAE decoder,
+resamples ``pos_embed`` to the model's grid (float32, timm's ``resample_abs_pos_embed``), checks every shape, loads
+non-strictly and raises ``WeightsError`` listing the keys if anything is missing or unexpected beyond what the
+caller declares expected (typically the new head and ``fc_norm``).
+"""
+from __future__ import annotations
+
+import fnmatch
+import math
+from pathlib import Path
+from typing import Iterable
+
+import torch
+import torch.nn as nn
+from timm.layers import resample_abs_pos_embed
+
+from .checkpoint import load_checkpoint
+
+__all__ = ["WeightsError", "unwrap_state_dict", "load_pretrained", "resample_pos_embed"]
+
+PRETRAINING_ONLY = ("decoder*", "mask_token")
+
+
+class WeightsError(RuntimeError):
+    """Pre-trained weights that do not fit the model, with the offending keys."""
+
+
+def unwrap_state_dict(checkpoint: dict) -> dict[str, torch.Tensor]:
+    state = checkpoint
+    for key in ("model", "state_dict", "module"):
+        if isinstance(state, dict) and isinstance(state.get(key), dict):
+            state = state[key]
+    if not state or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise WeightsError(f"no tensor state dict found; top-level keys: {sorted(checkpoint)[:10]}")
+    return {k[len("module."):] if k.startswith("module.") else k: v for k, v in state.items()}
+
+
+def resample_pos_embed(pos_embed: torch.Tensor, grid: tuple[int, int], num_prefix_tokens: int) -> torch.Tensor:
+    """``[1, prefix + h*w, D]`` to the target grid, computed in float32 and returned in the input dtype."""
+    old = pos_embed.shape[1] - num_prefix_tokens
+    side = int(math.isqrt(old))
+    if side * side != old:
+        raise WeightsError(f"pos_embed with {old} patch positions is not a square grid")
+    if (side, side) == tuple(grid):
+        return pos_embed
+    out = resample_abs_pos_embed(pos_embed.float(), list(grid), [side, side], num_prefix_tokens=num_prefix_tokens)
+    return out.to(pos_embed.dtype)
+
+
+def _matches(key: str, patterns: Iterable[str]) -> bool:
+    return any(fnmatch.fnmatchcase(key, p) for p in patterns)
+
+
+def load_pretrained(model: nn.Module, source: str | Path | dict, expected_missing: Iterable[str] = (),
+                    expected_unexpected: Iterable[str] = (), grid: tuple[int, int] | None = None,
+                    num_prefix_tokens: int = 1) -> dict[str, list[str]]:
+    """Load ``source`` into ``model``; patterns are fnmatch globs (``head.*``). Returns the missing/unexpected keys.
+
+    ``grid`` is the model's patch grid for ``pos_embed`` (default: ``model.patch_embed.grid_size``).
+    """
+    checkpoint = load_checkpoint(source) if isinstance(source, (str, Path)) else source
+    state = {k: v for k, v in unwrap_state_dict(checkpoint).items() if not _matches(k, PRETRAINING_ONLY)}
+    own = model.state_dict()
+    if "pos_embed" in state and "pos_embed" in own:
+        grid = grid or tuple(model.patch_embed.grid_size)
+        state["pos_embed"] = resample_pos_embed(state["pos_embed"], grid, num_prefix_tokens)
+    wrong_shape = [f"{k}: checkpoint {tuple(v.shape)} vs model {tuple(own[k].shape)}"
+                   for k, v in state.items() if k in own and own[k].shape != v.shape]
+    if wrong_shape:
+        raise WeightsError("pre-trained tensors with the wrong shape:\n  " + "\n  ".join(wrong_shape))
+    result = model.load_state_dict(state, strict=False)
+    missing = [k for k in result.missing_keys if not _matches(k, expected_missing)]
+    unexpected = [k for k in result.unexpected_keys if not _matches(k, expected_unexpected)]
+    if missing or unexpected:
+        raise WeightsError(f"pre-trained weights do not fit the model.\n  missing: {missing}\n  unexpected: "
+                           f"{unexpected}\n(allowed missing: {list(expected_missing)}, allowed unexpected: "
+                           f"{list(expected_unexpected)})")
+    return {"missing": list(result.missing_keys), "unexpected": list(result.unexpected_keys)}
