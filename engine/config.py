@@ -154,10 +154,13 @@ def to_dict(cfg: Any) -> dict:
     return dataclasses.asdict(cfg)
 
 
-def parse_args(cls: type[T], description: str, argv: list[str] | None = None) -> T:
-    """The command line every trainer shares: ``--config FILE`` and repeated ``--set key=value``."""
+def parse_args(cls: type[T], description: str, argv: list[str] | None = None,
+               default_config: str | Path | None = None) -> T:
+    """The command line every trainer shares: ``--config FILE`` (default ``default_config``) and repeated
+    ``--set key=value``."""
     parser = argparse.ArgumentParser(description=description)
-    parser.add_argument("--config", default=None, help="YAML config (default: the built-in small demo)")
+    parser.add_argument("--config", default=default_config,
+                        help=f"YAML config (default: {default_config or 'the dataclass defaults'})")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config value, e.g. --set schedule.epochs=100 (repeatable)")
     args = parser.parse_args(argv)

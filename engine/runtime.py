@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import random
 from pathlib import Path
 
 import numpy as np
 import torch
 
-__all__ = ["seed_everything", "resolve_amp", "autocast", "resume_path"]
+__all__ = ["seed_everything", "resolve_amp", "autocast", "resume_path", "train_step"]
 
 
 def seed_everything(seed: int) -> None:
@@ -43,3 +44,23 @@ def resume_path(resume: str | None, output_dir: str | Path) -> Path | None:
     if not path.is_file():
         raise FileNotFoundError(f"run.resume points to a missing checkpoint: {path}")
     return path
+
+
+def train_step(compute_loss, train_model, optimizer, scaler, *, accum: int, update: bool, distributed: bool,
+               clip_grad: float | None, where: str) -> torch.Tensor:
+    """One micro-step with gradient accumulation: DDP gradient sync only on the micro-step that ``update``s,
+    a stop on a non-finite loss, loss scaling for fp16, optional clipping, then the optimizer step."""
+    with train_model.no_sync() if distributed and not update else contextlib.nullcontext():
+        loss = compute_loss()
+        if not math.isfinite(loss.item()):
+            raise FloatingPointError(f"loss is {loss.item()} at {where}; stopping")
+        scaler.scale(loss / accum).backward()
+    if update:
+        if clip_grad:
+            scaler.unscale_(optimizer)
+            params = [p for group in optimizer.param_groups for p in group["params"]]
+            torch.nn.utils.clip_grad_norm_(params, clip_grad)
+        scaler.step(optimizer)
+        scaler.update()
+        optimizer.zero_grad(set_to_none=True)
+    return loss

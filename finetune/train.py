@@ -8,9 +8,7 @@ timm. Best and last checkpoints are written atomically; ``run.resume=auto`` cont
 """
 from __future__ import annotations
 
-import math
 import time
-from contextlib import nullcontext
 
 import timm
 import torch
@@ -29,7 +27,7 @@ from engine.data import SeededSamples, SyntheticImages, make_loader
 from engine.distributed import DistInfo, all_reduce_mean, cleanup, init_distributed
 from engine.logger import RunLogger
 from engine.lr import cosine_lr, scaled_lr, set_lr
-from engine.runtime import autocast, resolve_amp, resume_path, seed_everything
+from engine.runtime import autocast, resolve_amp, resume_path, seed_everything, train_step
 from engine.weights import load_pretrained
 
 from .config import FinetuneConfig
@@ -193,19 +191,13 @@ def _train_epoch(train_model, model, loader, optimizer, scaler, amp_dtype, mixup
         if mixup is not None:
             images, targets = mixup(images, targets)
         update = (step + 1) % accum == 0 or step + 1 == steps
-        with train_model.no_sync() if info.distributed and not update else nullcontext():
+
+        def compute_loss():
             with autocast(device, amp_dtype):
-                loss = criterion(train_model(images), targets)
-            if not math.isfinite(loss.item()):
-                raise FloatingPointError(f"loss is {loss.item()} at epoch {epoch} step {step}; stopping")
-            scaler.scale(loss / accum).backward()
+                return criterion(train_model(images), targets)
+        loss = train_step(compute_loss, train_model, optimizer, scaler, accum=accum, update=update,
+                          distributed=info.distributed, clip_grad=cfg.optim.clip_grad, where=f"epoch {epoch} step {step}")
         if update:
-            if cfg.optim.clip_grad:
-                scaler.unscale_(optimizer)
-                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.optim.clip_grad)
-            scaler.step(optimizer)
-            scaler.update()
-            optimizer.zero_grad(set_to_none=True)
             if ema is not None:
                 ema.update(model)
         loss_sum += loss.item()

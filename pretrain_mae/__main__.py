@@ -2,8 +2,6 @@
 
 Without ``--config`` it runs the built-in CPU demo (``pretrain_mae/demo.yaml``) on generated images.
 """
-import sys
-
 from engine.config import parse_args
 
 from .config import DEMO_CONFIG, PretrainConfig
@@ -11,10 +9,7 @@ from .train import pretrain
 
 
 def main(argv=None) -> None:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if "--config" not in argv and not any(a.startswith("--config=") for a in argv):
-        argv = ["--config", str(DEMO_CONFIG)] + argv
-    pretrain(parse_args(PretrainConfig, "MAE pre-training with an EfficientTrain curriculum", argv))
+    pretrain(parse_args(PretrainConfig, "MAE pre-training with an EfficientTrain curriculum", argv, default_config=DEMO_CONFIG))
 
 
 if __name__ == "__main__":

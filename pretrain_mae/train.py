@@ -9,9 +9,7 @@ resumed run, and a run on a different number of processes with the same global b
 """
 from __future__ import annotations
 
-import math
 import time
-from contextlib import nullcontext
 from dataclasses import asdict
 
 import torch
@@ -28,7 +26,7 @@ from engine.data import make_loader
 from engine.distributed import DistInfo, all_reduce_mean, cleanup, init_distributed
 from engine.logger import RunLogger
 from engine.lr import cosine_lr, scaled_lr, set_lr
-from engine.runtime import autocast, resolve_amp, resume_path, seed_everything
+from engine.runtime import autocast, resolve_amp, resume_path, seed_everything, train_step
 
 from .config import PretrainConfig
 from .data import build_dataset, train_transform
@@ -196,20 +194,12 @@ def _train_epoch(train_model, model: MaskedAutoencoderViT, loader, optimizer, sc
         keys = sample_keys(indices, cfg.run.seed, epoch, replay_round)
         noise = masking_noise(keys, model.grid(stage.size) ** 2)
         update = (step + 1) % accum == 0 or step + 1 == steps
-        sync = update or not info.distributed
-        with (train_model.no_sync() if not sync and hasattr(train_model, "no_sync") else nullcontext()):
+
+        def compute_loss():
             with autocast(device, amp_dtype):
-                loss, _, _ = train_model(images, noise)
-            if not math.isfinite(loss.item()):
-                raise FloatingPointError(f"loss is {loss.item()} at epoch {epoch} step {step}; stopping")
-            scaler.scale(loss / accum).backward()
-        if update:
-            if cfg.optim.clip_grad:
-                scaler.unscale_(optimizer)
-                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.optim.clip_grad)
-            scaler.step(optimizer)
-            scaler.update()
-            optimizer.zero_grad(set_to_none=True)
+                return train_model(images, noise)[0]
+        loss = train_step(compute_loss, train_model, optimizer, scaler, accum=accum, update=update,
+                          distributed=info.distributed, clip_grad=cfg.optim.clip_grad, where=f"epoch {epoch} step {step}")
         loss_sum += loss.item()
         images_seen += images.shape[0]
         if info.is_main and (step % 10 == 0 or step + 1 == steps):
