@@ -19,7 +19,8 @@ import torch
 
 from curriculum import Schedule
 
-__all__ = ["save_atomic", "load_checkpoint", "rng_state", "set_rng_state", "CheckpointError", "check_same_schedule"]
+__all__ = ["save_atomic", "load_checkpoint", "rng_state", "set_rng_state", "CheckpointError", "check_same_schedule",
+           "restore_training_state"]
 
 SAFE_GLOBALS = [argparse.Namespace]
 
@@ -90,3 +91,12 @@ def check_same_schedule(state: dict, schedule: Schedule, path: str | Path) -> No
     if saved is not None and Schedule.from_dict(saved) != schedule:
         raise CheckpointError(f"checkpoint {path} was written for a different schedule; resuming would not "
                               f"continue the same run.\nsaved:   {saved}\ncurrent: {schedule.to_dict()}")
+
+
+def restore_training_state(state: dict, model, optimizer, scaler) -> int:
+    """Load model, optimizer, grad scaler and RNG states from a training checkpoint; return the next epoch."""
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    scaler.load_state_dict(state["scaler"])
+    set_rng_state(state["rng"])
+    return state["epoch"] + 1

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
-__all__ = ["DistInfo", "init_distributed", "all_reduce_mean", "cleanup", "resolve_device"]
+__all__ = ["DistInfo", "init_distributed", "all_reduce_mean", "cleanup", "resolve_device", "run_distributed"]
 
 
 @dataclass(frozen=True)
@@ -66,3 +66,12 @@ def all_reduce_mean(value: float | torch.Tensor, info: DistInfo) -> float:
 def cleanup() -> None:
     if dist.is_initialized():
         dist.destroy_process_group()
+
+
+def run_distributed(train, cfg):
+    """Call ``train(cfg, info)`` inside the process group of ``cfg.run.device``, leaving the group afterwards."""
+    info = init_distributed(cfg.run.device)
+    try:
+        return train(cfg, info)
+    finally:
+        cleanup()

@@ -21,10 +21,11 @@ from timm.utils import ModelEmaV3, accuracy
 from torch.nn.parallel import DistributedDataParallel
 
 from curriculum import low_frequency_crop
-from engine.checkpoint import check_same_schedule, load_checkpoint, rng_state, save_atomic, set_rng_state
+from engine.checkpoint import (check_same_schedule, load_checkpoint, restore_training_state, rng_state,
+                               save_atomic)
 from engine.config import build_schedule, to_dict
 from engine.data import SeededSamples, SyntheticImages, make_loader
-from engine.distributed import DistInfo, all_reduce_mean, cleanup, init_distributed
+from engine.distributed import DistInfo, all_reduce_mean, run_distributed
 from engine.logger import RunLogger
 from engine.lr import cosine_lr, scaled_lr, set_lr
 from engine.runtime import autocast, resolve_amp, resume_path, seed_everything, train_step
@@ -87,11 +88,7 @@ def _datasets(cfg: FinetuneConfig, size: int):
 
 
 def finetune(cfg: FinetuneConfig) -> dict:
-    info = init_distributed(cfg.run.device)
-    try:
-        return _finetune(cfg, info)
-    finally:
-        cleanup()
+    return run_distributed(_finetune, cfg)
 
 
 def _finetune(cfg: FinetuneConfig, info: DistInfo) -> dict:
@@ -122,13 +119,9 @@ def _finetune(cfg: FinetuneConfig, info: DistInfo) -> dict:
     if resume is not None:
         state = load_checkpoint(resume)
         check_same_schedule(state, schedule, resume)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scaler.load_state_dict(state["scaler"])
+        start_epoch, best = restore_training_state(state, model, optimizer, scaler), state["best_top1"]
         if ema is not None and "ema" in state:
             ema.module.load_state_dict(state["ema"])
-        set_rng_state(state["rng"])
-        start_epoch, best = state["epoch"] + 1, state["best_top1"]
         if info.is_main:
             print(f"resumed from {resume} at epoch {start_epoch}")
     if info.is_main:

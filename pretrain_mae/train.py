@@ -20,10 +20,11 @@ from torch.nn.parallel import DistributedDataParallel
 
 from curriculum import ReplayBuffer, Schedule, cost_report, low_frequency_crop
 from curriculum.cost import ViTCost
-from engine.checkpoint import check_same_schedule, load_checkpoint, rng_state, save_atomic, set_rng_state
+from engine.checkpoint import (check_same_schedule, load_checkpoint, restore_training_state, rng_state,
+                               save_atomic)
 from engine.config import build_schedule, to_dict
 from engine.data import make_loader
-from engine.distributed import DistInfo, all_reduce_mean, cleanup, init_distributed
+from engine.distributed import DistInfo, all_reduce_mean, run_distributed
 from engine.logger import RunLogger
 from engine.lr import cosine_lr, scaled_lr, set_lr
 from engine.runtime import autocast, resolve_amp, resume_path, seed_everything, train_step
@@ -77,11 +78,7 @@ def _log_reconstructions(logger: RunLogger, model: MaskedAutoencoderViT, full: t
 
 def pretrain(cfg: PretrainConfig) -> dict:
     """Run (or resume) pre-training; returns the last epoch's record."""
-    info = init_distributed(cfg.run.device)
-    try:
-        return _pretrain(cfg, info)
-    finally:
-        cleanup()
+    return run_distributed(_pretrain, cfg)
 
 
 def _pretrain(cfg: PretrainConfig, info: DistInfo) -> dict:
@@ -108,11 +105,7 @@ def _pretrain(cfg: PretrainConfig, info: DistInfo) -> dict:
     if resume is not None:
         state = load_checkpoint(resume)
         check_same_schedule(state, schedule, resume)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scaler.load_state_dict(state["scaler"])
-        set_rng_state(state["rng"])
-        start_epoch = state["epoch"] + 1
+        start_epoch = restore_training_state(state, model, optimizer, scaler)
         if info.is_main:
             print(f"resumed from {resume} at epoch {start_epoch} (stage {schedule.at(start_epoch).stage})"
                   if start_epoch < schedule.epochs else f"{resume} already finished all {schedule.epochs} epochs")
