@@ -15,11 +15,11 @@ from typing import Iterable
 
 import torch
 import torch.nn as nn
-from timm.layers import resample_abs_pos_embed
+from timm.layers import build_sincos2d_pos_embed, resample_abs_pos_embed
 
 from .checkpoint import load_checkpoint
 
-__all__ = ["WeightsError", "unwrap_state_dict", "load_pretrained", "resample_pos_embed"]
+__all__ = ["WeightsError", "unwrap_state_dict", "load_pretrained", "resample_pos_embed", "fixed_sincos_pos_embed"]
 
 PRETRAINING_ONLY = ("decoder*", "mask_token")
 
@@ -50,6 +50,12 @@ def resample_pos_embed(pos_embed: torch.Tensor, grid: tuple[int, int], num_prefi
     return out.to(pos_embed.dtype)
 
 
+def fixed_sincos_pos_embed(grid: tuple[int, int], dim: int) -> torch.Tensor:
+    """``[1, 1 + h*w, dim]``: MAE's fixed 2-D sin-cos table (He et al. 2022, Sec. 3) behind a zero class slot."""
+    table = build_sincos2d_pos_embed(list(grid), dim=dim)
+    return torch.cat([torch.zeros(1, dim), table])[None]
+
+
 def _matches(key: str, patterns: Iterable[str]) -> bool:
     return any(fnmatch.fnmatchcase(key, p) for p in patterns)
 
@@ -64,6 +70,9 @@ def load_pretrained(model: nn.Module, source: str | Path | dict, expected_missin
     checkpoint = load_checkpoint(source) if isinstance(source, (str, Path)) else source
     state = {k: v for k, v in unwrap_state_dict(checkpoint).items() if not _matches(k, PRETRAINING_ONLY)}
     own = model.state_dict()
+    if "pos_embed" not in state and "pos_embed" in own and isinstance(checkpoint.get("arch"), dict):
+        # a pretrain_mae training checkpoint: its encoder uses the fixed table, computed per grid, not stored
+        state["pos_embed"] = fixed_sincos_pos_embed(tuple(model.patch_embed.grid_size), own["pos_embed"].shape[-1])
     if "pos_embed" in state and "pos_embed" in own:
         grid = grid or tuple(model.patch_embed.grid_size)
         state["pos_embed"] = resample_pos_embed(state["pos_embed"], grid, num_prefix_tokens)

@@ -13,8 +13,7 @@ import time
 import timm
 import torch
 import yaml
-from timm.data import Mixup, create_transform
-from timm.data.auto_augment import RandAugment
+from timm.data import Mixup
 from timm.loss import LabelSmoothingCrossEntropy, SoftTargetCrossEntropy
 from timm.optim import create_optimizer_v2
 from timm.utils import ModelEmaV3, accuracy
@@ -33,8 +32,9 @@ from engine.weights import load_pretrained
 
 from .config import FinetuneConfig
 from .datasets import build_dataset
+from .transforms import eval_transform, train_transform
 
-__all__ = ["finetune", "build_model", "train_transform", "eval_transform"]
+__all__ = ["finetune", "build_model"]
 
 
 def build_model(cfg: FinetuneConfig, num_classes: int, img_size: int) -> torch.nn.Module:
@@ -53,24 +53,6 @@ def build_model(cfg: FinetuneConfig, num_classes: int, img_size: int) -> torch.n
         unexpected = ["norm.*"] if getattr(model, "global_pool", None) == "avg" else []
         load_pretrained(model, m.pretrained, expected_missing=head, expected_unexpected=unexpected + ["head.*"])
     return model
-
-
-def train_transform(cfg: FinetuneConfig, size: int, magnitude: float):
-    """timm's ImageNet training transform with RandAugment at the (fractional) schedule magnitude."""
-    a = cfg.aug
-    randaug = f"rand-m{round(magnitude)}-n{a.randaug_layers}-mstd{a.randaug_mstd}-inc1" if magnitude > 0 else None
-    transform = create_transform(size, is_training=True, auto_augment=randaug, interpolation="bicubic",
-                                 scale=(a.min_scale, 1.0), re_prob=a.reprob, re_mode="pixel", color_jitter=None)
-    for step in transform.transforms:
-        if isinstance(step, RandAugment):  # the spec string takes integers; the curriculum's m is continuous
-            for op in step.ops:
-                op.magnitude = magnitude
-    return transform
-
-
-def eval_transform(cfg: FinetuneConfig, size: int):
-    crop_pct = cfg.aug.crop_pct or (0.875 if size <= 224 else 1.0)
-    return create_transform(size, is_training=False, interpolation="bicubic", crop_pct=crop_pct)
 
 
 def _datasets(cfg: FinetuneConfig, size: int):
@@ -100,7 +82,7 @@ def _finetune(cfg: FinetuneConfig, info: DistInfo) -> dict:
     patch = getattr(getattr(model, "patch_embed", None), "patch_size", (None,))[0]
     schedule = build_schedule(cfg.schedule, patch)
     train_data = SeededSamples(train_set, cfg.run.seed)
-    val_set.transform = eval_transform(cfg, schedule.final_size)
+    val_set.transform = eval_transform(cfg.aug, schedule.final_size)
     val_loader = make_loader(val_set, cfg.optim.batch_size, info, cfg.run.seed, cfg.data.num_workers, train=False)
 
     logger = RunLogger(cfg.run.output_dir, info.is_main, cfg.run.progress)
@@ -138,7 +120,7 @@ def _finetune(cfg: FinetuneConfig, info: DistInfo) -> dict:
     for epoch in range(start_epoch, schedule.epochs):
         stage = schedule.at(epoch)
         batch = max(1, round(cfg.optim.batch_size * stage.batch_scale))
-        train_set.transform = train_transform(cfg, schedule.final_size, stage.magnitude)
+        train_set.transform = train_transform(cfg.aug, schedule.final_size, stage.magnitude)
         if batch != batch_key:
             loader, batch_key = make_loader(train_data, batch, info, cfg.run.seed, cfg.data.num_workers, True), batch
         train_data.set_epoch(epoch)

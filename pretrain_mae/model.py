@@ -23,6 +23,8 @@ from timm.layers import PatchEmbed
 from timm.layers.pos_embed_sincos import build_sincos2d_pos_embed
 from timm.models.vision_transformer import Block
 
+from engine.weights import fixed_sincos_pos_embed
+
 __all__ = ["MaskedAutoencoderViT", "MAE_PRESETS", "build_mae", "masking_noise", "patchify", "unpatchify",
            "encoder_state_dict", "sincos_pos_embed"]
 
@@ -202,6 +204,6 @@ def encoder_state_dict(model: MaskedAutoencoderViT, img_size: int) -> dict[str, 
     """The encoder in timm ``VisionTransformer`` naming, with ``pos_embed`` ``[1, 1 + L, D]`` for ``img_size``."""
     state = {k: v.detach().clone() for k, v in model.state_dict().items()
              if not k.startswith(("decoder", "mask_token"))}
-    table = sincos_pos_embed(model.grid(img_size), model.arch.embed_dim)
-    state["pos_embed"] = torch.cat([torch.zeros(1, table.shape[1]), table])[None]
+    grid = model.grid(img_size)
+    state["pos_embed"] = fixed_sincos_pos_embed((grid, grid), model.arch.embed_dim)
     return state

@@ -29,3 +29,24 @@ def tiny_imagenet_subset(tmp_path_factory):
         for image in sorted(class_dir.iterdir())[:60]:
             (root / "train" / class_dir.name / image.name).symlink_to(image)
     return root
+
+
+# The micro encoder of the dense-prediction CPU configs (configs/detection|segmentation/*_vit-tiny_cpu_*.py).
+TINY_VIT = ["model.name=mae_vit_tiny", "model.patch_size=8", "model.embed_dim=96", "model.depth=4", "model.num_heads=3",
+            "model.decoder_embed_dim=64", "model.decoder_depth=1", "model.decoder_num_heads=2"]
+
+
+@pytest.fixture(scope="session")
+def pretrained_mae(tmp_path_factory):
+    """A real pretrain_mae run (2 epochs over the 10,000 Tiny-ImageNet-20 training images, ~1 min on 2 cores)."""
+    from engine.config import load_config
+    from pretrain_mae.config import PretrainConfig
+    from pretrain_mae.train import pretrain
+
+    data = shared_dataset("tiny-imagenet-20")
+    out = tmp_path_factory.mktemp("pretrained_mae")
+    pretrain(load_config(PretrainConfig, None, TINY_VIT + [
+        f"data.path={data}", "data.num_workers=2", f"run.output_dir={out}", "run.progress=false",
+        "run.log_images_every=0", "schedule.preset=baseline", "schedule.epochs=2", "schedule.final_size=64",
+        "optim.blr=5e-3", "optim.batch_size=64", "optim.warmup_epochs=0.3"]))
+    return out

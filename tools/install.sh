@@ -20,5 +20,6 @@ if ! $PY -c "import mmcv.ops" 2>/dev/null; then
   fi
   $PY -m pip install "$cache"/mmcv-2.1.0-*.whl
 fi
-$PY -m pip install mmengine==0.10.7 mmdet==3.3.0 mmsegmentation==1.2.2
-$PY -c "import mmcv.ops, mmdet, mmseg; print('OpenMMLab ready: mmcv', mmcv.__version__, 'mmdet', mmdet.__version__, 'mmseg', mmseg.__version__)"
+# mmseg imports its CLIP tokenizer (ftfy, regex) at import time without declaring them
+$PY -m pip install mmengine==0.10.7 mmdet==3.3.0 mmsegmentation==1.2.2 ftfy regex
+$PY -c "import mmcv.ops, mmdet, mmseg, mmseg.utils; print('OpenMMLab ready: mmcv', mmcv.__version__, 'mmdet', mmdet.__version__, 'mmseg', mmseg.__version__)"

@@ -1,13 +1,23 @@
 """Fine-tuning: layer-decay groups, a pretrain_mae encoder loading, curriculum magnitudes, resume."""
+import argparse
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 import torch
 
 from engine.config import load_config
 from finetune.config import DEMO_CONFIG, FinetuneConfig
-from finetune.train import build_model, finetune, train_transform
+from finetune.train import build_model, finetune
+from tests.conftest import shared_dataset
 from timm.optim import create_optimizer_v2
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def records(out):
@@ -30,13 +40,6 @@ def test_layer_decay_lr_ratios():
         assert scale[id(names[f"blocks.{i}.attn.qkv.weight"])] == pytest.approx(0.65 ** (depth - i))
 
 
-def test_randaugment_follows_the_schedule_magnitude():
-    cfg = load_config(FinetuneConfig, DEMO_CONFIG)
-    ops = [t for t in train_transform(cfg, 64, 3.6).transforms if type(t).__name__ == "RandAugment"][0].ops
-    assert {op.magnitude for op in ops} == {3.6}
-    assert not [t for t in train_transform(cfg, 64, 0.0).transforms if type(t).__name__ == "RandAugment"]
-
-
 def test_pretrained_mae_encoder_loads_and_resume_continues(tmp_path):
     from pretrain_mae.model import build_mae, encoder_state_dict
     mae = build_mae("mae_vit_tiny", patch_size=8, embed_dim=64, depth=2, num_heads=2)
@@ -49,3 +52,72 @@ def test_pretrained_mae_encoder_loads_and_resume_continues(tmp_path):
     finetune(load_config(FinetuneConfig, DEMO_CONFIG, overrides + ["schedule.epochs=3"]))
     with pytest.raises(RuntimeError):  # a finished 3-epoch run cannot silently grow into a 5-epoch one
         finetune(load_config(FinetuneConfig, DEMO_CONFIG, overrides + ["schedule.epochs=5"]))
+
+
+def test_pretrain_mae_checkpoint_beats_random_init(pretrained_mae, tmp_path):
+    """Same 4-epoch fine-tune on 100 images per class, evaluated on the 1,000 val images: MAE init must win."""
+    data = tmp_path / "data"
+    source = shared_dataset("tiny-imagenet-20")
+    for class_dir in sorted((source / "train").iterdir()):
+        (data / "train" / class_dir.name).mkdir(parents=True)
+        for image in sorted(class_dir.iterdir())[:100]:
+            (data / "train" / class_dir.name / image.name).symlink_to(image)
+    (data / "val").symlink_to(source / "val")
+    common = ["model.patch_size=8", "model.embed_dim=96", "model.depth=4", "model.num_heads=3",
+              "data.dataset=imagefolder", f"data.path={data}", "schedule.preset=baseline", "schedule.epochs=4",
+              "optim.blr=2e-3", "optim.layer_decay=0.75", "run.progress=false"]
+    top1 = {}
+    for init in ("pretrained", "random"):
+        weights = pretrained_mae / "checkpoint-last.pth" if init == "pretrained" else "null"
+        finetune(load_config(FinetuneConfig, DEMO_CONFIG, common + [f"model.pretrained={weights}",
+                                                                    f"run.output_dir={tmp_path / init}"]))
+        top1[init] = records(tmp_path / init)[-1]["top1"]
+    assert top1["pretrained"] > top1["random"] + 1.0, top1
+
+
+def test_official_mae_checkpoint_loads(tmp_path):
+    """facebookresearch/mae layout: {"model": encoder + decoder, "optimizer", "epoch", "args": Namespace}."""
+    cfg = load_config(FinetuneConfig, DEMO_CONFIG)
+    model = build_model(cfg, 10, 64)
+    encoder = {k: torch.randn_like(v) for k, v in model.state_dict().items() if not k.startswith(("head", "fc_norm"))}
+    encoder.update({"norm.weight": torch.ones(64), "norm.bias": torch.zeros(64)})
+    decoder = {"mask_token": torch.zeros(1, 1, 32), "decoder_embed.weight": torch.zeros(32, 64),
+               "decoder_pos_embed": torch.zeros(1, 65, 32), "decoder_blocks.0.norm1.weight": torch.ones(32),
+               "decoder_pred.weight": torch.zeros(192, 32)}
+    torch.save({"model": {**encoder, **decoder}, "optimizer": {}, "epoch": 799,
+                "args": argparse.Namespace(model="mae_vit_base_patch16", norm_pix_loss=True)}, tmp_path / "mae.pth")
+    model = build_model(load_config(FinetuneConfig, DEMO_CONFIG, [f"model.pretrained={tmp_path / 'mae.pth'}"]), 10,
+                        64)
+    for name, tensor in encoder.items():
+        if not name.startswith("norm."):  # the pre-training norm is replaced by fc_norm under global pooling
+            torch.testing.assert_close(model.state_dict()[name], tensor, msg=name)
+
+
+def test_killed_run_resumes_and_matches_an_uninterrupted_one(tmp_path):
+    common = ["--config", str(DEMO_CONFIG), "--set=run.progress=false", "--set=data.num_workers=0",
+              "--set=data.synthetic_length=96", "--set=schedule.epochs=5"]
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+
+    def run(out):
+        return subprocess.Popen([sys.executable, "-m", "finetune", *common, f"--set=run.output_dir={out}"], cwd=REPO,
+                                env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    reference = run(tmp_path / "ref")
+    assert reference.wait(timeout=300) == 0, reference.stdout.read()
+    victim = run(tmp_path / "killed")
+    metrics = tmp_path / "killed" / "metrics.jsonl"
+    deadline = time.time() + 300
+    while not (metrics.is_file() and len(metrics.read_text().splitlines()) >= 2) and time.time() < deadline:
+        assert victim.poll() is None, victim.stdout.read()
+        time.sleep(0.02)
+    assert victim.poll() is None, "the run finished before it could be killed"
+    victim.send_signal(signal.SIGKILL)
+    victim.wait()
+    resumed = run(tmp_path / "killed")
+    output = resumed.communicate(timeout=300)[0]
+    assert resumed.returncode == 0 and "resumed from" in output, output
+    last = {r["epoch"]: r for r in records(tmp_path / "killed")}  # a re-run epoch overrides the killed one
+    expected = records(tmp_path / "ref")
+    assert sorted(last) == list(range(5))
+    for epoch, ref in enumerate(expected):
+        assert last[epoch]["train_loss"] == pytest.approx(ref["train_loss"], rel=1e-6)
+        assert last[epoch]["top1"] == ref["top1"] and last[epoch]["size"] == ref["size"]

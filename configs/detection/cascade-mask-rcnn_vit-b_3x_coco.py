@@ -1,0 +1,16 @@
+# Cascade Mask R-CNN 3x on COCO with ViT-B/16: mmdet's multi-scale (640-800) 3x data and schedule.
+_base_ = [
+    'mmdet::common/ms_3x_coco-instance.py',
+    './_base_/cascade-mask-rcnn_vit-b.py',
+]
+
+optim_wrapper = dict(
+    _delete_=True,
+    type='AmpOptimWrapper',
+    constructor='mmvit.LayerDecayOptimWrapperConstructor',
+    paramwise_cfg=dict(layer_decay_rate=0.7),
+    optimizer=dict(type='AdamW', lr=1e-4, betas=(0.9, 0.999), weight_decay=0.1),
+    clip_grad=None)
+vis_backends = [dict(type='LocalVisBackend'), dict(type='TensorboardVisBackend')]
+visualizer = dict(vis_backends=vis_backends)
+auto_scale_lr = dict(enable=False, base_batch_size=16)

@@ -1,0 +1,43 @@
+"""Training and evaluation transforms for fine-tuning (timm's ImageNet pipelines, DeiT / MAE settings).
+
+The curriculum's RandAugment magnitude is continuous (EfficientTrain Sec. 4.3: m rises linearly over training),
+so the magnitude of every RandAugment op is set directly after timm builds the pipeline from its spec string.
+"""
+from __future__ import annotations
+
+from PIL import Image
+from timm.data import create_transform
+from timm.data.auto_augment import RandAugment, posterize
+
+__all__ = ["train_transform", "eval_transform", "posterize_keeping_zero_bits"]
+
+
+def posterize_keeping_zero_bits(img: Image.Image, bits_to_keep: int, **kwargs) -> Image.Image:
+    """timm's posterize, with "keep 0 bits" meaning a black image as in the TF RandAugment reference.
+
+    timm maps the top magnitude (10, reached by ``mstd`` noise around m=9) to 0 bits, which Pillow >= 12 rejects
+    ("bits must be between or equal to 1 and 8"); older Pillow returned the all-zero image this reproduces.
+    """
+    if bits_to_keep <= 0:
+        return Image.new(img.mode, img.size)
+    return posterize(img, bits_to_keep, **kwargs)
+
+
+def train_transform(aug, size: int, magnitude: float):
+    """timm's training transform (``aug``: an ``AugConfig``) with RandAugment at the schedule's magnitude."""
+    spec = f"rand-m{round(magnitude)}-n{aug.randaug_layers}-mstd{aug.randaug_mstd}-inc1" if magnitude > 0 else None
+    transform = create_transform(size, is_training=True, auto_augment=spec, interpolation="bicubic",
+                                 scale=(aug.min_scale, 1.0), re_prob=aug.reprob, re_mode="pixel", color_jitter=None)
+    for step in transform.transforms:
+        if isinstance(step, RandAugment):
+            for op in step.ops:
+                op.magnitude = magnitude
+                if op.aug_fn is posterize:
+                    op.aug_fn = posterize_keeping_zero_bits
+    return transform
+
+
+def eval_transform(aug, size: int):
+    """Resize + centre crop: ``aug.crop_pct``, or 0.875 up to 224 px and 1.0 above (DeiT / MAE evaluation)."""
+    crop_pct = aug.crop_pct or (0.875 if size <= 224 else 1.0)
+    return create_transform(size, is_training=False, interpolation="bicubic", crop_pct=crop_pct)

@@ -1,0 +1,64 @@
+"""Train / test entry points shared by ``python -m detection.train|test`` and ``python -m segmentation.train|test``.
+
+A thin layer over mmengine's ``Runner`` (the same flow as mmdet's and mmseg's ``tools/train.py``): the config is
+read with its ``mmdet::`` / ``mmseg::`` bases and ``custom_imports``, ``--cfg-options`` override it, and the launcher
+(``none`` for one process, ``pytorch`` under torchrun, ``slurm``, ``mpi``) sets up torch.distributed.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from mmengine.config import Config, DictAction
+from mmengine.runner import Runner
+
+__all__ = ["main"]
+
+
+def _parser(mode: str, task: str) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=f"python -m {task}.{mode}", description=f"{mode} a {task} model")
+    parser.add_argument("config", help="config file (configs/%s/...)" % task)
+    if mode == "test":
+        parser.add_argument("checkpoint", help="checkpoint to evaluate")
+    parser.add_argument("--work-dir", help="where logs and checkpoints go (default: work_dirs/<config name>)")
+    if mode == "train":
+        parser.add_argument("--resume", nargs="?", const="auto", default=None,
+                            help="resume from the latest checkpoint in the work dir, or from the given one")
+    parser.add_argument("--amp", action=argparse.BooleanOptionalAction, default=None,
+                        help="force mixed precision (AmpOptimWrapper) on or off; default: as the config says")
+    parser.add_argument("--cfg-options", nargs="+", action=DictAction, default={},
+                        help="override config entries, e.g. train_cfg.max_iters=100")
+    parser.add_argument("--launcher", choices=["none", "pytorch", "slurm", "mpi"], default="none")
+    parser.add_argument("--local-rank", "--local_rank", type=int, default=0)
+    return parser
+
+
+def build_config(args: argparse.Namespace, mode: str) -> Config:
+    cfg = Config.fromfile(args.config)
+    cfg.merge_from_dict(args.cfg_options)
+    cfg.launcher = args.launcher
+    cfg.work_dir = args.work_dir or cfg.get("work_dir") or str(Path("work_dirs") / Path(args.config).stem)
+    if args.amp is not None and mode == "train":
+        cfg.optim_wrapper.type = "AmpOptimWrapper" if args.amp else "OptimWrapper"
+        if args.amp:
+            cfg.optim_wrapper.setdefault("loss_scale", "dynamic")
+        else:
+            cfg.optim_wrapper.pop("loss_scale", None)
+    if mode == "train" and args.resume is not None:
+        cfg.resume = True
+        cfg.load_from = None if args.resume == "auto" else args.resume
+    if mode == "test":
+        cfg.load_from = args.checkpoint
+    return cfg
+
+
+def main(mode: str, task: str, argv=None) -> dict | None:
+    """Run ``mode`` (``train`` or ``test``); ``test`` returns the metrics (training logs them per validation)."""
+    args = _parser(mode, task).parse_args(argv)
+    os.environ.setdefault("LOCAL_RANK", str(args.local_rank))
+    runner = Runner.from_cfg(build_config(args, mode))
+    if mode == "train":
+        runner.train()
+        return None
+    return runner.test()

@@ -1,0 +1,1 @@
+"""ADE20K semantic segmentation with OpenMMLab (mmseg) on our ViT backbones: see configs/segmentation and the mmvit scope."""
