@@ -10,6 +10,8 @@ import argparse
 import os
 from pathlib import Path
 
+import torch
+import torch.distributed as dist
 from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
@@ -50,6 +52,11 @@ def build_config(args: argparse.Namespace, mode: str) -> Config:
         cfg.load_from = None if args.resume == "auto" else args.resume
     if mode == "test":
         cfg.load_from = args.checkpoint
+    if args.launcher == "pytorch" and not torch.cuda.is_available():
+        # mmengine's launcher pins a CUDA device per rank; on CPU-only hosts (tests, debugging) run DDP over gloo
+        if not dist.is_initialized():
+            dist.init_process_group("gloo")
+        cfg.model_wrapper_cfg = dict(type="MMDistributedDataParallel", device_ids=None, broadcast_buffers=False)
     return cfg
 
 

@@ -1,5 +1,6 @@
 """RetinaNet and Cascade Mask R-CNN on the shared COCO sample from a pretrain_mae checkpoint, through the CLI."""
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -51,3 +52,19 @@ def test_trains_from_pretrain_mae_and_reports_coco_ap(pretrained_mae, tmp_path, 
     assert "Iter(train) [2/6]" not in log  # continued, not restarted
     log = run("detection.test", config, tmp_path / "test", *options, extra=[str(tmp_path / "iter_6.pth")])
     assert f"{metrics[-1]}_mAP_copypaste" in log
+
+
+def test_torchrun_two_processes(tmp_path):
+    """DDP under torchrun (`--launcher pytorch`); on a CPU host the ranks talk over gloo."""
+    data = shared_dataset("coco-mini")
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "detection.train",
+           str(REPO / "configs/detection/retinanet_vit-tiny_cpu_coco-mini.py"), "--launcher", "pytorch",
+           "--work-dir", str(tmp_path), "--cfg-options", f"train_dataloader.dataset.data_root={data}/",
+           f"val_dataloader.dataset.data_root={data}/", f"val_evaluator.ann_file={data}/annotations/instances_val2017.json",
+           "val_dataloader.dataset.indices=8", "train_cfg.max_iters=4", "train_cfg.val_interval=4"]
+    done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600,
+                          env={**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)})
+    log = done.stdout + done.stderr
+    assert done.returncode == 0, log[-4000:]
+    assert "Distributed training: True" in log and "bbox_mAP_copypaste" in log
+    assert (tmp_path / "iter_4.pth").is_file()
