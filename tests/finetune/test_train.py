@@ -1,4 +1,4 @@
-"""Fine-tuning: layer-decay groups, a pretrain_mae encoder loading, curriculum magnitudes, resume."""
+"""Fine-tuning: layer-decay groups, loading pretrain_mae and official MAE weights, MAE init vs random, resume."""
 import argparse
 import json
 import os
@@ -40,7 +40,7 @@ def test_layer_decay_lr_ratios():
         assert scale[id(names[f"blocks.{i}.attn.qkv.weight"])] == pytest.approx(0.65 ** (depth - i))
 
 
-def test_pretrained_mae_encoder_loads_and_resume_continues(tmp_path):
+def test_pretrained_mae_encoder_loads_and_another_schedule_is_refused(tmp_path):
     from pretrain_mae.model import build_mae, encoder_state_dict
     mae = build_mae("mae_vit_tiny", patch_size=8, embed_dim=64, depth=2, num_heads=2)
     torch.save({"model": encoder_state_dict(mae, 64)}, tmp_path / "encoder.pth")
