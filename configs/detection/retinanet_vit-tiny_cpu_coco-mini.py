@@ -1,9 +1,10 @@
 # CPU-sized RetinaNet for tests and demos: a micro ViT (patch 8, width 96, 4 blocks, windows of 4 with 2 global
 # blocks) on small images of the shared COCO sample. Weights: --cfg-options model.backbone.pretrained=encoder.pth
-_base_ = './retinanet_vit-b_1x_coco.py'
+_base_ = [
+    './_base_/retinanet_vit-b.py',
+    './_base_/coco-mini_cpu.py',
+]
 
-data_root = '../shared/data/coco-mini/'
-image_scale = (192, 128)
 embed_dim = 96
 model = dict(
     backbone=dict(img_size=128, patch_size=8, embed_dim=embed_dim, depth=4, num_heads=3, drop_path_rate=0.0,
@@ -11,32 +12,5 @@ model = dict(
     neck=dict(in_channels=embed_dim, out_channels=64, scale_factors=(1.0, 0.5, 0.25)),  # strides 8-32 at patch 8
     bbox_head=dict(in_channels=64, feat_channels=64, stacked_convs=1),
     test_cfg=dict(score_thr=0.001))  # an 8-iteration model scores near its 0.01 prior: keep them for the AP
-
-train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='LoadAnnotations', with_bbox=True),
-    dict(type='Resize', scale=image_scale, keep_ratio=True),
-    dict(type='RandomFlip', prob=0.5),
-    dict(type='PackDetInputs'),
-]
-test_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='Resize', scale=image_scale, keep_ratio=True),
-    dict(type='LoadAnnotations', with_bbox=True),
-    dict(type='PackDetInputs', meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor')),
-]
-train_dataloader = dict(batch_size=2, num_workers=0, persistent_workers=False,
-                        dataset=dict(data_root=data_root, pipeline=train_pipeline))
-val_dataloader = dict(batch_size=4, num_workers=0, persistent_workers=False,
-                      dataset=dict(data_root=data_root, pipeline=test_pipeline))
-test_dataloader = val_dataloader
-val_evaluator = dict(ann_file=data_root + 'annotations/instances_val2017.json')
+val_evaluator = dict(metric='bbox')
 test_evaluator = val_evaluator
-
-train_cfg = dict(_delete_=True, type='IterBasedTrainLoop', max_iters=8, val_interval=8)
-param_scheduler = [dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0, end=4)]
-optim_wrapper = dict(type='OptimWrapper', optimizer=dict(lr=2e-4))
-default_hooks = dict(logger=dict(interval=2), checkpoint=dict(by_epoch=False, interval=4, max_keep_ckpts=2))
-log_processor = dict(by_epoch=False)
-env_cfg = dict(dist_cfg=dict(backend='gloo'))
-randomness = dict(seed=0)

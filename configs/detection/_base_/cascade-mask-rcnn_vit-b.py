@@ -1,24 +1,10 @@
 # Cascade Mask R-CNN with an MAE-pre-trained ViT-B/16: ViTDet backbone (window attention, relative positions) and
 # simple feature pyramid (strides 4-64) in place of ResNet + FPN; heads from mmdet's model base.
-_base_ = 'mmdet::_base_/models/cascade-mask-rcnn_r50_fpn.py'
-custom_imports = dict(imports=['mmvit'], allow_failed_imports=False)
+_base_ = ['mmdet::_base_/models/cascade-mask-rcnn_r50_fpn.py', './vit-b_vitdet.py']
 
 embed_dim = 768
 model = dict(
-    backbone=dict(
-        _delete_=True,
-        type='mmvit.ViT',
-        img_size=1024,
-        patch_size=16,
-        embed_dim=embed_dim,
-        depth=12,
-        num_heads=12,
-        drop_path_rate=0.1,
-        window_size=14,
-        global_blocks=(2, 5, 8, 11),
-        use_rel_pos=True,
-        out_indices=(-1, ),
-        pretrained='checkpoints/mae_pretrain_vit_base.pth'),
+    backbone={{_base_.vit_b_vitdet}},
     neck=dict(
         _delete_=True,
         type='mmvit.SimpleFeaturePyramid',
