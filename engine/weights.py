@@ -70,12 +70,13 @@ def load_pretrained(model: nn.Module, source: str | Path | dict, expected_missin
     checkpoint = load_checkpoint(source) if isinstance(source, (str, Path)) else source
     state = {k: v for k, v in unwrap_state_dict(checkpoint).items() if not _matches(k, PRETRAINING_ONLY)}
     own = model.state_dict()
-    if "pos_embed" not in state and "pos_embed" in own and isinstance(checkpoint.get("arch"), dict):
-        # a pretrain_mae training checkpoint: its encoder uses the fixed table, computed per grid, not stored
-        state["pos_embed"] = fixed_sincos_pos_embed(tuple(model.patch_embed.grid_size), own["pos_embed"].shape[-1])
-    if "pos_embed" in state and "pos_embed" in own:
+    if "pos_embed" in own:
         grid = grid or tuple(model.patch_embed.grid_size)
-        state["pos_embed"] = resample_pos_embed(state["pos_embed"], grid, num_prefix_tokens)
+        if "pos_embed" in state:
+            state["pos_embed"] = resample_pos_embed(state["pos_embed"], grid, num_prefix_tokens)
+        elif isinstance(checkpoint.get("arch"), dict):
+            # a pretrain_mae training checkpoint: its encoder uses the fixed table, computed per grid, not stored
+            state["pos_embed"] = fixed_sincos_pos_embed(grid, own["pos_embed"].shape[-1])
     wrong_shape = [f"{k}: checkpoint {tuple(v.shape)} vs model {tuple(own[k].shape)}"
                    for k, v in state.items() if k in own and own[k].shape != v.shape]
     if wrong_shape:

@@ -13,8 +13,10 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 from mmengine.model import BaseModule
-from timm.layers import PatchEmbed, resample_abs_pos_embed, trunc_normal_
+from timm.layers import PatchEmbed, trunc_normal_
 from timm.models.vision_transformer_sam import Block
+
+from engine.weights import resample_pos_embed
 
 from .registry import MODELS
 
@@ -80,11 +82,7 @@ class ViT(BaseModule):
         load_backbone_weights(self, self.pretrained)
 
     def _pos_embed(self, grid: tuple[int, int]) -> torch.Tensor:
-        own = tuple(self.patch_embed.grid_size)
-        pos = self.pos_embed[:, 1:]
-        if grid != own:
-            pos = resample_abs_pos_embed(pos.float(), list(grid), list(own), num_prefix_tokens=0).to(pos.dtype)
-        return pos.reshape(1, grid[0], grid[1], -1)
+        return resample_pos_embed(self.pos_embed, grid, num_prefix_tokens=1)[:, 1:].reshape(1, grid[0], grid[1], -1)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
         x = self.patch_embed(x)  # [B, H, W, C]

@@ -27,8 +27,8 @@ def _parser(mode: str, task: str) -> argparse.ArgumentParser:
     if mode == "train":
         parser.add_argument("--resume", nargs="?", const="auto", default=None,
                             help="resume from the latest checkpoint in the work dir, or from the given one")
-    parser.add_argument("--amp", action=argparse.BooleanOptionalAction, default=None,
-                        help="force mixed precision (AmpOptimWrapper) on or off; default: as the config says")
+        parser.add_argument("--amp", action=argparse.BooleanOptionalAction, default=None,
+                            help="force mixed precision (AmpOptimWrapper) on or off; default: as the config says")
     parser.add_argument("--cfg-options", nargs="+", action=DictAction, default={},
                         help="override config entries, e.g. train_cfg.max_iters=100")
     parser.add_argument("--launcher", choices=["none", "pytorch", "slurm", "mpi"], default="none")
@@ -41,16 +41,17 @@ def build_config(args: argparse.Namespace, mode: str) -> Config:
     cfg.merge_from_dict(args.cfg_options)
     cfg.launcher = args.launcher
     cfg.work_dir = args.work_dir or cfg.get("work_dir") or str(Path("work_dirs") / Path(args.config).stem)
-    if args.amp is not None and mode == "train":
-        cfg.optim_wrapper.type = "AmpOptimWrapper" if args.amp else "OptimWrapper"
-        if args.amp:
-            cfg.optim_wrapper.setdefault("loss_scale", "dynamic")
-        else:
-            cfg.optim_wrapper.pop("loss_scale", None)
-    if mode == "train" and args.resume is not None:
-        cfg.resume = True
-        cfg.load_from = None if args.resume == "auto" else args.resume
-    if mode == "test":
+    if mode == "train":
+        if args.amp is not None:
+            cfg.optim_wrapper.type = "AmpOptimWrapper" if args.amp else "OptimWrapper"
+            if args.amp:
+                cfg.optim_wrapper.setdefault("loss_scale", "dynamic")
+            else:
+                cfg.optim_wrapper.pop("loss_scale", None)
+        if args.resume is not None:
+            cfg.resume = True
+            cfg.load_from = None if args.resume == "auto" else args.resume
+    else:
         cfg.load_from = args.checkpoint
     if args.launcher == "pytorch" and not torch.cuda.is_available():
         # mmengine's launcher pins a CUDA device per rank; on CPU-only hosts (tests, debugging) run DDP over gloo

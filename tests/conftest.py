@@ -19,15 +19,19 @@ MICRO_MAE = ["model.name=mae_vit_tiny", "model.patch_size=8", "model.embed_dim=6
              "run.progress=false", "run.log_images_every=0", "data.num_workers=0", "optim.warmup_epochs=1"]
 
 
+def link_subset(source: Path, target: Path, classes: int | None, per_class: int) -> None:
+    """``target/<class>/`` symlinks to the first ``per_class`` images of the first ``classes`` classes of ``source``."""
+    for class_dir in sorted(source.iterdir())[:classes]:
+        (target / class_dir.name).mkdir(parents=True)
+        for image in sorted(class_dir.iterdir())[:per_class]:
+            (target / class_dir.name / image.name).symlink_to(image)
+
+
 @pytest.fixture(scope="session")
 def tiny_imagenet_subset(tmp_path_factory):
     """An ImageNet-style train folder of 5 Tiny-ImageNet-20 classes x 60 images (symlinks), for fast runs."""
-    source = shared_dataset("tiny-imagenet-20") / "train"
     root = tmp_path_factory.mktemp("tiny_subset")
-    for class_dir in sorted(source.iterdir())[:5]:
-        (root / "train" / class_dir.name).mkdir(parents=True)
-        for image in sorted(class_dir.iterdir())[:60]:
-            (root / "train" / class_dir.name / image.name).symlink_to(image)
+    link_subset(shared_dataset("tiny-imagenet-20") / "train", root / "train", classes=5, per_class=60)
     return root
 
 

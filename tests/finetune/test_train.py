@@ -14,7 +14,7 @@ import torch
 from engine.config import load_config
 from finetune.config import DEMO_CONFIG, FinetuneConfig
 from finetune.train import build_model, finetune
-from tests.conftest import shared_dataset
+from tests.conftest import link_subset, shared_dataset
 from timm.optim import create_optimizer_v2
 
 REPO = Path(__file__).resolve().parents[2]
@@ -58,10 +58,7 @@ def test_pretrain_mae_checkpoint_beats_random_init(pretrained_mae, tmp_path):
     """Same 4-epoch fine-tune on 100 images per class, evaluated on the 1,000 val images: MAE init must win."""
     data = tmp_path / "data"
     source = shared_dataset("tiny-imagenet-20")
-    for class_dir in sorted((source / "train").iterdir()):
-        (data / "train" / class_dir.name).mkdir(parents=True)
-        for image in sorted(class_dir.iterdir())[:100]:
-            (data / "train" / class_dir.name / image.name).symlink_to(image)
+    link_subset(source / "train", data / "train", classes=None, per_class=100)
     (data / "val").symlink_to(source / "val")
     common = ["model.patch_size=8", "model.embed_dim=96", "model.depth=4", "model.num_heads=3",
               "data.dataset=imagefolder", f"data.path={data}", "schedule.preset=baseline", "schedule.epochs=4",

@@ -15,3 +15,11 @@ vit_b_vitdet = dict(
     use_rel_pos=True,
     out_indices=(-1, ),
     pretrained='checkpoints/mae_pretrain_vit_base.pth')
+# ViTDet's optimiser for ViT-B: AdamW with layer-wise lr decay 0.7 (depths from the backbone), mixed precision.
+vitdet_optim_wrapper = dict(
+    _delete_=True,
+    type='AmpOptimWrapper',
+    constructor='mmvit.LayerDecayOptimWrapperConstructor',
+    paramwise_cfg=dict(layer_decay_rate=0.7),
+    optimizer=dict(type='AdamW', lr=1e-4, betas=(0.9, 0.999), weight_decay=0.1),
+    clip_grad=None)
