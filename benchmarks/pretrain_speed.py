@@ -18,11 +18,11 @@ from collections import defaultdict
 
 import torch
 
-from curriculum import cost_report, low_frequency_crop
-from engine.config import build_schedule, load_config
+from curriculum import build_schedule, cost_report, low_frequency_crop
+from engine.config import load_config
 from pretrain_mae.config import PretrainConfig
 from pretrain_mae.model import build_mae
-from pretrain_mae.train import _model_cost, pretrain
+from pretrain_mae.train import pretrain
 
 MICRO = ["model.patch_size=8", "model.embed_dim=128", "model.depth=4", "model.num_heads=4",
          "model.decoder_embed_dim=64", "model.decoder_depth=2", "model.decoder_num_heads=4"]
@@ -77,8 +77,8 @@ def main() -> None:
     model = build_mae(m.name, m.mask_ratio, patch_size=m.patch_size, embed_dim=m.embed_dim, depth=m.depth,
                       num_heads=m.num_heads, decoder_embed_dim=m.decoder_embed_dim, decoder_depth=m.decoder_depth,
                       decoder_num_heads=m.decoder_num_heads)
-    schedule = build_schedule(cfg.schedule, model.arch.patch_size)
-    computation = cost_report(schedule, _model_cost(model)).speedup
+    schedule = build_schedule(cfg.schedule, model.arch.patch_size, None, default_family="mae_vit")
+    computation = cost_report(schedule, model.cost_model(), baseline_epochs=args.epochs).speedup
 
     print(f"\nMAE pre-training, {args.model}{' (micro)' if args.micro else ''}, {args.images} images x "
           f"{args.epochs} epochs, batch {args.batch}, device {torch.cuda.get_device_name() if device.type == 'cuda' else 'cpu'}")

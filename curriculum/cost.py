@@ -75,29 +75,40 @@ def get_model_cost(name: str) -> ViTCost:
 
 @dataclass(frozen=True)
 class CostReport:
-    """Per-stage and total computation of a schedule relative to baseline training at the final size."""
+    """Per-stage and total computation of a schedule relative to a baseline at the final size."""
 
-    stage_cost_per_epoch: tuple[float, ...]  # relative to one epoch at the final size
+    stage_cost_per_epoch: tuple[float, ...]  # model cost of one epoch of each stage, relative to the final size
     stage_share: tuple[float, ...]  # fraction of the schedule's total computation spent in each stage
     relative_computation: float  # schedule computation / baseline computation
-    speedup: float  # baseline computation / schedule computation
+    speedup: float  # baseline computation / schedule computation (model cost)
+    pixel_speedup: float  # the same with the cost counted in pixels (the papers' "epoch_scale_ratio")
+    baseline_epochs: float
 
     def summary(self) -> str:
         return (f"computation: {self.relative_computation:.3f} of the baseline, "
-                f"speedup {self.speedup:.2f}x")
+                f"speedup {self.speedup:.2f}x (pixels: {self.pixel_speedup:.2f}x)")
 
 
-def cost_report(schedule: Schedule, flops: Callable[[int], float], baseline_epochs: int | None = None,
+def cost_report(schedule: Schedule, flops: Callable[[int], float], baseline_epochs: float | None = None,
                 baseline_size: int | None = None) -> CostReport:
-    """Compare ``schedule`` with ``baseline_epochs`` (default: the same) epochs at ``baseline_size``.
+    """Compare ``schedule`` with ``baseline_epochs`` epochs at ``baseline_size`` (default: the final size).
 
-    A stage that replays each loaded batch ``r`` times runs ``r`` steps per loaded batch, so ``r`` times the
-    computation per (loader) epoch.
+    ``baseline_epochs`` defaults to the schedule's budget: its own epochs for an epoch-based schedule (EfficientTrain
+    versus the same number of epochs) and ``E`` for an EfficientTrain++ schedule of budget ``E`` (which then costs
+    about the same in pixels; the model cost differs by how the model's FLOPs follow the input size). Replay does not
+    change the computation: a replayed stage runs the same steps and only loads less data.
     """
     size = baseline_size or schedule.final_size
     reference = flops(size)
-    per_epoch = tuple(s.replay * flops(s.size) / reference for s in schedule.stages)
-    work = [(s.end - s.start) * schedule.epochs * c for s, c in zip(schedule.stages, per_epoch)]
+    per_epoch = tuple(flops(s.size) / reference for s in schedule.stages)
+    lengths = [(s.end - s.start) * schedule.epochs for s in schedule.stages]
+    work = [n * c for n, c in zip(lengths, per_epoch)]
+    pixels = sum(n * (s.size / size) ** 2 for n, s in zip(lengths, schedule.stages))
     total = sum(work)
-    baseline = float(baseline_epochs or schedule.epochs)
-    return CostReport(per_epoch, tuple(w / total for w in work), total / baseline, baseline / total)
+    if baseline_epochs is None:
+        baseline_epochs = schedule.budget if schedule.progress_by == "computation" else schedule.epochs
+    baseline = float(baseline_epochs)
+    if not baseline > 0:
+        raise ValueError(f"baseline epochs must be positive, got {baseline_epochs}")
+    return CostReport(per_epoch, tuple(w / total for w in work), total / baseline, baseline / total,
+                      baseline / pixels, baseline)

@@ -1,14 +1,17 @@
-"""Replay buffer of EfficientTrain++ (TPAMI 2024, "reducing the data pre-processing load").
+"""Replay buffer of EfficientTrain++ (TPAMI 2024, Sec. 5, "reducing the data pre-processing load"), as released.
 
-At small input sizes a GPU can consume batches faster than the CPUs decode them. The replay buffer lets every
-loaded batch drive ``times`` optimisation steps: the loaded batch itself, then ``times - 1`` batches of the same
-size drawn without replacement from a FIFO buffer of the most recent ``capacity`` samples (``capacity`` equal to
-the batch size replays the same batch). ``times = 1`` passes batches through untouched. The official scripts use
-4 replays with a 1920-sample buffer at B=96 and 2 replays with 256 at B=160 (per GPU, deit-S).
+LeapLabTHU/EfficientTrain ``engine_buffer.py: train_one_epoch``: the loader yields ``bs / r`` fresh samples per step;
+the loaded batch is split into ``split`` (32) chunks that join a FIFO buffer of the ``N`` most recent loaded batches
+(``N * split`` chunks, the oldest dropped first); the step trains on the fresh batch followed by ``(r - 1) * split``
+chunks drawn uniformly *with replacement* from the buffer (which already holds the fresh batch). Steps and their
+computation are unchanged; the loader reads ``r`` times fewer images.
+
+Memory is bounded by the buffer: at most ``N`` loaded batches, i.e. ``N x fresh x bytes per sample`` (e.g. the
+DeiT-S setting at B=96: 1920 batches x 128 samples x 3x96x96 x 2 bytes (the official half precision) = 6.8 GB per
+process; uint8 images need half of that). ``mix`` keeps the tensors where they are (the trainer passes loader
+output on the CPU) and in their dtype.
 """
 from __future__ import annotations
-
-from typing import Iterable, Iterator
 
 import torch
 
@@ -18,36 +21,33 @@ Batch = tuple[torch.Tensor, ...]
 
 
 class ReplayBuffer:
-    """Yields ``(replay_round, batch)`` pairs; ``replay_round`` is 0 for a freshly loaded batch."""
+    """``mix(batch)`` returns ``batch`` followed by ``(times - 1)`` batches' worth of chunks from the buffer."""
 
-    def __init__(self, times: int, capacity: int, generator: torch.Generator | None = None):
+    def __init__(self, times: int, capacity_batches: int, split: int = 32, generator: torch.Generator | None = None):
         if times < 1:
             raise ValueError(f"replay times must be >= 1, got {times}")
-        if times > 1 and capacity < 1:
-            raise ValueError(f"a replay buffer needs a positive capacity, got {capacity}")
-        self.times, self.capacity = times, capacity
+        if times > 1 and capacity_batches < 1:
+            raise ValueError(f"a replay buffer needs a capacity of at least one loaded batch, got {capacity_batches}")
+        if split < 1:
+            raise ValueError(f"the split factor must be >= 1, got {split}")
+        self.times, self.capacity, self.split = times, capacity_batches, split
         self.generator = generator or torch.Generator()
-        self._store: Batch | None = None
+        self.chunks: list[Batch] = []
+        self._split_used = split
 
     def __len__(self) -> int:
-        return 0 if self._store is None else self._store[0].shape[0]
+        """Samples held."""
+        return sum(chunk[0].shape[0] for chunk in self.chunks)
 
-    def _push(self, batch: Batch) -> None:
-        if self._store is None:
-            self._store = tuple(t[-self.capacity:] for t in batch)
-        else:
-            self._store = tuple(torch.cat([old, new])[-self.capacity:] for old, new in zip(self._store, batch))
-
-    def _sample(self, size: int) -> Batch:
-        count = len(self)
-        picks = torch.randperm(count, generator=self.generator)[:min(size, count)]
-        return tuple(t[picks.to(t.device)] for t in self._store)
-
-    def __call__(self, batches: Iterable[Batch]) -> Iterator[tuple[int, Batch]]:
-        for batch in batches:
-            yield 0, batch
-            if self.times == 1:
-                continue
-            self._push(batch)
-            for r in range(1, self.times):
-                yield r, self._sample(batch[0].shape[0])
+    def mix(self, batch: Batch) -> Batch:
+        if self.times == 1:
+            return batch
+        self._split_used = min(self.split, batch[0].shape[0])  # never an empty chunk for small (test) batches
+        pieces = [torch.tensor_split(t, self._split_used) for t in batch]
+        self.chunks.extend(zip(*pieces))
+        excess = len(self.chunks) - self.capacity * self._split_used
+        if excess > 0:
+            del self.chunks[:excess]
+        draws = torch.randint(0, len(self.chunks), ((self.times - 1) * self._split_used,), generator=self.generator)
+        picked = [self.chunks[i] for i in draws.tolist()]
+        return tuple(torch.cat([field, *(chunk[k] for chunk in picked)]) for k, field in enumerate(batch))

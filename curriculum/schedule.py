@@ -1,10 +1,25 @@
 """Curriculum schedules as data: stages over the fraction of training, looked up by epoch.
 
-A ``Schedule`` holds ``epochs`` and a tuple of contiguous ``Stage``s covering the training fraction ``[0, 1]``.
-Each stage fixes the input size ``B`` (the low-frequency crop), a RandAugment magnitude that moves linearly from
-``magnitude[0]`` at the stage's start to ``magnitude[1]`` at its end, a batch-size multiplier, an extra learning-rate
-multiplier and the number of times a loaded batch is replayed (EfficientTrain++ replay buffer). Because stages are
-fractions, one schedule scales to any epoch count; ``Schedule.at(epoch)`` accepts fractional epochs.
+A ``Schedule`` holds ``epochs`` (the real length of training: epochs' worth of optimisation steps, possibly
+fractional) and a tuple of contiguous ``Stage``s covering the training fraction ``[0, 1]``. Each stage fixes the input
+size ``B`` (the low-frequency crop), a RandAugment magnitude that moves linearly from ``magnitude[0]`` at the stage's
+start to ``magnitude[1]`` at its end, a batch-size multiplier, an extra learning-rate multiplier, and the replay
+factor ``r`` of the EfficientTrain++ replay buffer with its size in loaded batches. A replayed stage keeps its
+steps and its computation; only its data loading shrinks: the loader passes over the data ``r`` times less
+(``loader_epochs``).
+
+Training progress (what the learning-rate warm-up and cosine follow) is a property of the schedule:
+
+* ``progress="epochs"`` (EfficientTrain, ICCV 2023; its official code schedules the lr over epochs):
+  ``progress(e) = e / epochs``;
+* ``progress="computation"`` (EfficientTrain++, TPAMI 2024): the fraction of the computation budget spent, in
+  pixels, ``sum over elapsed stages of epochs_s (B_s / v)^2 / budget``. This is what the official per-stage runs do:
+  each run schedules its lr over ``rp_epoch = E (224 / B)^2 / replay`` loader epochs and rescales the start epoch by
+  ``(B_prev / B)^2`` (LeapLabTHU/EfficientTrain ``_ET_pp_main_*.py`` and ``utils_buffer.py: auto_load_model``).
+
+``budget`` is the computation in final-size-equivalent epochs (``sum epochs_s (B_s / v)^2``): for an ET++ schedule it
+is the ``--epoch E`` of the official scripts, for the baseline it equals ``epochs``. ``warmup`` is the linear lr
+warm-up the schedule asks for, in budget-equivalent epochs (``None``: the trainer's own setting).
 """
 from __future__ import annotations
 
@@ -15,7 +30,9 @@ from pathlib import Path
 
 import yaml
 
-__all__ = ["Stage", "StageValues", "Schedule", "round_size"]
+__all__ = ["Stage", "StageValues", "Schedule", "round_size", "PROGRESS_MODES"]
+
+PROGRESS_MODES = ("epochs", "computation")
 
 
 def round_size(size: float, multiple: int | None = None) -> int:
@@ -29,7 +46,11 @@ def round_size(size: float, multiple: int | None = None) -> int:
 
 @dataclass(frozen=True)
 class Stage:
-    """One curriculum stage on the training fraction ``[start, end)``."""
+    """One curriculum stage on the training fraction ``[start, end)``.
+
+    ``replay`` (r) and ``buffer_batches`` (N): every step loads ``batch / r`` fresh samples and fills the rest of the
+    batch from a buffer of the ``N`` most recently loaded batches (``curriculum.replay``).
+    """
 
     start: float
     end: float
@@ -38,6 +59,7 @@ class Stage:
     batch_scale: float = 1.0
     lr_scale: float = 1.0
     replay: int = 1
+    buffer_batches: int = 0
 
     def __post_init__(self):
         object.__setattr__(self, "magnitude", tuple(float(m) for m in self.magnitude))
@@ -51,6 +73,10 @@ class Stage:
             raise ValueError(f"batch_scale and lr_scale must be positive, got {self.batch_scale}, {self.lr_scale}")
         if not (isinstance(self.replay, int) and self.replay >= 1):
             raise ValueError(f"replay must be an int >= 1, got {self.replay!r}")
+        if not (isinstance(self.buffer_batches, int) and self.buffer_batches >= 0):
+            raise ValueError(f"buffer_batches must be an int >= 0, got {self.buffer_batches!r}")
+        if self.replay > 1 and self.buffer_batches < 1:
+            raise ValueError(f"a stage with replay {self.replay} needs a replay buffer (buffer_batches >= 1)")
 
 
 @dataclass(frozen=True)
@@ -67,16 +93,23 @@ class StageValues:
 
 @dataclass(frozen=True)
 class Schedule:
-    """A curriculum: ``epochs`` and contiguous stages covering the whole of training."""
+    """A curriculum: ``epochs`` of training split into contiguous stages; see the module docstring."""
 
     name: str
-    epochs: int
+    epochs: float
     stages: tuple[Stage, ...]
+    progress_by: str = "epochs"
+    warmup: float | None = None
 
     def __post_init__(self):
         object.__setattr__(self, "stages", tuple(self.stages))
-        if not (isinstance(self.epochs, int) and self.epochs > 0):
-            raise ValueError(f"schedule epochs must be a positive int, got {self.epochs!r}")
+        if isinstance(self.epochs, bool) or not isinstance(self.epochs, (int, float)) or not self.epochs > 0 \
+                or not math.isfinite(self.epochs):
+            raise ValueError(f"schedule epochs must be a positive number, got {self.epochs!r}")
+        if self.progress_by not in PROGRESS_MODES:
+            raise ValueError(f"progress_by must be one of {PROGRESS_MODES}, got {self.progress_by!r}")
+        if self.warmup is not None and self.warmup < 0:
+            raise ValueError(f"warmup must be >= 0 budget epochs, got {self.warmup}")
         if not self.stages:
             raise ValueError("a schedule needs at least one stage")
         if not math.isclose(self.stages[0].start, 0.0, abs_tol=1e-9):
@@ -95,10 +128,15 @@ class Schedule:
     def final_size(self) -> int:
         return self.stages[-1].size
 
+    def stage_span(self, i: int) -> tuple[float, float]:
+        """Epoch range ``[first, end)`` of stage ``i`` (fractional)."""
+        s = self.stages[i]
+        return s.start * self.epochs, s.end * self.epochs
+
     def stage_index(self, epoch: float) -> int:
         """Index of the stage active at ``epoch`` (0-based, fractional allowed, ``0 <= epoch <= epochs``)."""
-        if not 0 <= epoch <= self.epochs:
-            raise ValueError(f"epoch {epoch} is outside this schedule's 0..{self.epochs}")
+        if not -1e-9 <= epoch <= self.epochs * (1 + 1e-12) + 1e-9:
+            raise ValueError(f"epoch {epoch} is outside this schedule's 0..{self.epochs:g}")
         fraction = epoch / self.epochs
         for i, stage in enumerate(self.stages):
             if fraction < stage.end - 1e-12:
@@ -113,17 +151,44 @@ class Schedule:
         magnitude = s.magnitude[0] + t * (s.magnitude[1] - s.magnitude[0])
         return StageValues(i, s.size, magnitude, s.batch_scale, s.lr_scale, s.replay)
 
-    def stage_epochs(self, i: int) -> tuple[int, int]:
-        """Integer epoch range ``[first, last + 1)`` during which stage ``i`` is active, starting each epoch."""
-        first = next((e for e in range(self.epochs) if self.stage_index(e) == i), None)
-        if first is None:
-            return (0, 0)
-        last = max(e for e in range(self.epochs) if self.stage_index(e) == i)
-        return first, last + 1
+    # ------------------------------------------------------------------ computation and progress
+    def pixel_cost(self, i: int) -> float:
+        """Computation of one epoch of stage ``i`` relative to one at the final size, counted in pixels."""
+        return (self.stages[i].size / self.final_size) ** 2
+
+    @property
+    def budget(self) -> float:
+        """Computation in final-size-equivalent epochs (pixels): ``sum epochs_s (B_s / v)^2``."""
+        return sum((s.end - s.start) * self.epochs * self.pixel_cost(i) for i, s in enumerate(self.stages))
+
+    @property
+    def loader_epochs(self) -> float:
+        """Passes of the data loader over the training set: a replayed stage loads ``r`` times less."""
+        return sum((s.end - s.start) * self.epochs / s.replay for s in self.stages)
+
+    def progress(self, epoch: float) -> float:
+        """Fraction of training done at ``epoch``, in epochs or in computation (``progress_by``)."""
+        epoch = min(max(epoch, 0.0), self.epochs)
+        if self.progress_by == "epochs":
+            return epoch / self.epochs
+        spent = 0.0
+        for i, s in enumerate(self.stages):
+            first, end = self.stage_span(i)
+            spent += max(0.0, min(epoch, end) - first) * self.pixel_cost(i)
+        return min(spent / self.budget, 1.0)
 
     # ------------------------------------------------------------------ transforms
-    def with_epochs(self, epochs: int) -> "Schedule":
+    def with_epochs(self, epochs: float) -> "Schedule":
+        """The same stages over ``epochs`` real epochs (the budget scales with it)."""
         return replace(self, epochs=epochs)
+
+    def with_budget(self, budget: float) -> "Schedule":
+        """The same stages scaled so that their computation is ``budget`` final-size-equivalent epochs."""
+        if not budget > 0:
+            raise ValueError(f"a computation budget must be positive, got {budget}")
+        scale = budget / self.budget
+        warmup = None if self.warmup is None else self.warmup * scale
+        return replace(self, epochs=self.epochs * scale, warmup=warmup)
 
     def with_sizes(self, sizes: list[int]) -> "Schedule":
         if len(sizes) != len(self.stages):
@@ -136,17 +201,18 @@ class Schedule:
 
     # ------------------------------------------------------------------ I/O
     def to_dict(self) -> dict:
-        return {"name": self.name, "epochs": self.epochs,
+        return {"name": self.name, "epochs": self.epochs, "progress_by": self.progress_by, "warmup": self.warmup,
                 "stages": [{**asdict(s), "magnitude": list(s.magnitude)} for s in self.stages]}
 
     @classmethod
     def from_dict(cls, data: dict) -> "Schedule":
-        unknown = set(data) - {"name", "epochs", "stages"}
+        unknown = set(data) - {"name", "epochs", "stages", "progress_by", "warmup"}
         if unknown:
             raise ValueError(f"unknown schedule keys: {sorted(unknown)}")
         try:
             stages = tuple(Stage(**s) for s in data["stages"])
-            return cls(name=str(data.get("name", "custom")), epochs=data["epochs"], stages=stages)
+            return cls(name=str(data.get("name", "custom")), epochs=data["epochs"], stages=stages,
+                       progress_by=data.get("progress_by", "epochs"), warmup=data.get("warmup"))
         except (KeyError, TypeError) as err:
             raise ValueError(f"malformed schedule: {err}") from err
 
@@ -166,16 +232,24 @@ class Schedule:
 
     # ------------------------------------------------------------------ display
     def table(self, costs: list[float] | None = None) -> str:
-        """A plain-text table of the stages; ``costs`` (relative computation per epoch) adds a column."""
-        head = f"{'stage':>5} {'epochs':>13} {'B':>5} {'RandAug m':>11} {'batch x':>8} {'lr x':>6} {'replay':>6}"
-        head += f" {'cost/epoch':>10}" if costs else ""
-        rows = [f"schedule {self.name!r}, {self.epochs} epochs", head]
+        """A plain-text table of the stages (epochs are real epochs of steps; ``loader ep.`` the data passes);
+        ``costs`` (model computation per epoch relative to the final size) adds a column."""
+        head = (f"{'stage':>5} {'epochs':>15} {'B':>5} {'RandAug m':>11} {'batch x':>8} {'lr x':>5} {'replay':>6} "
+                f"{'loader ep.':>10} {'budget':>8}") + (f" {'cost/epoch':>10}" if costs else "")
+        rows = [f"schedule {self.name!r}: {_num(self.epochs)} epochs of steps, budget {_num(self.budget)} "
+                f"final-size epochs, {_num(self.loader_epochs)} loader epochs, lr progress by {self.progress_by}"
+                + ("" if self.warmup is None else f", warm-up {_num(self.warmup)} budget epochs"), head]
         for i, s in enumerate(self.stages):
-            first, end = self.stage_epochs(i)
+            first, end = self.stage_span(i)
             m = f"{s.magnitude[0]:.1f}->{s.magnitude[1]:.1f}" if s.magnitude[0] != s.magnitude[1] else (
                 f"{s.magnitude[0]:.1f}")
-            span = f"{first + 1}-{end}" if end > first else "none"
-            row = f"{i:>5} {span:>13} {s.size:>5} {m:>11} {s.batch_scale:>8g} {s.lr_scale:>6g}"
-            row += f" {s.replay:>6}" + (f" {costs[i]:>10.3f}" if costs else "")
-            rows.append(row)
+            span = f"{_num(first)}-{_num(end)}"
+            row = (f"{i:>5} {span:>15} {s.size:>5} {m:>11} {s.batch_scale:>8g} {s.lr_scale:>5g} {s.replay:>6} "
+                   f"{_num((end - first) / s.replay):>10} {_num((end - first) * self.pixel_cost(i)):>8}")
+            rows.append(row + (f" {costs[i]:>10.3f}" if costs else ""))
         return "\n".join(rows)
+
+
+def _num(x: float) -> str:
+    """Epoch counts: integers as such, otherwise one decimal."""
+    return f"{x:.0f}" if abs(x - round(x)) < 1e-6 else f"{x:.1f}"

@@ -1,14 +1,15 @@
 """Searches that derive a curriculum from a user-supplied ``train_and_evaluate(schedule) -> accuracy``.
 
 * ``greedy_search`` -- EfficientTrain (ICCV 2023) Algorithm 1. Training is split into ``T`` equal stages, all at the
-  final size at first. Going from the last-but-one stage backwards, stage ``i`` (and with it every earlier stage,
-  so that sizes never decrease over training) takes the smallest candidate ``B`` for which the trained model still
-  reaches the baseline accuracy; the search stops at the first stage that cannot be shrunk. The last stage stays at
-  the final size. The RandAugment rule and everything else are taken from ``template``.
+  final size at first. Going from the last-but-one stage backwards over *every* stage, stage ``i`` (and with it
+  every earlier stage that is larger, so that sizes never decrease over training) takes the smallest candidate
+  ``B`` for which the trained model still reaches the baseline accuracy; a stage that cannot be shrunk keeps its
+  size and the search moves on to the stage before it. The last stage stays at the final size.
 * ``constrained_search`` -- the computation-constrained sequential search of EfficientTrain++ (TPAMI 2024,
   Sec. 5): training is split into ``T`` segments of equal *computation*; going forwards, segment ``i`` takes the
-  candidate ``B >= B_{i-1}`` with the highest accuracy (ties go to the smaller ``B``) when the segments after it
-  run at the final size. A segment at size ``B`` is given ``(final/B)^2`` times the epochs of one at the final
+  candidate ``B >= B_{i-1}`` with the highest accuracy (ties go to the smaller ``B``) given the prefix already
+  chosen, the segments after it at the final size. Every choice is judged against that prefix (the final size for
+  segment ``i`` being one of the candidates), not against the all-final-size baseline. A segment at size ``B`` is given ``(final/B)^2`` times the epochs of one at the final
   size, so every candidate costs the same and only its accuracy decides.
 
 Both return a ``SearchResult`` with the schedule found and every evaluation made, in order.
@@ -74,16 +75,13 @@ def greedy_search(train_and_evaluate: Evaluator, epochs: int, final_size: int = 
     baseline = train_and_evaluate(equal_stages(sizes, epochs, magnitude))
     result = SearchResult(equal_stages(sizes, epochs, magnitude), baseline, [(tuple(sizes), baseline)])
     for i in range(stages - 2, -1, -1):
-        shrunk = False
         for b in sorted((c for c in sizes_available if c < sizes[i]), reverse=True):
-            trial = [b] * (i + 1) + sizes[i + 1:]
+            trial = [min(s, b) for s in sizes[:i + 1]] + sizes[i + 1:]
             accuracy = train_and_evaluate(equal_stages(trial, epochs, magnitude))
             result.trials.append((tuple(trial), accuracy))
             if accuracy < baseline - tolerance:
                 break
-            sizes, shrunk = trial, True
-        if not shrunk:
-            break
+            sizes = trial
     result.schedule = equal_stages(sizes, epochs, magnitude)
     return result
 
@@ -96,16 +94,16 @@ def constrained_search(train_and_evaluate: Evaluator, epochs: int, final_size: i
     sizes = [final_size] * stages
     baseline = train_and_evaluate(equal_compute_stages(sizes, epochs, magnitude))
     result = SearchResult(equal_compute_stages(sizes, epochs, magnitude), baseline, [(tuple(sizes), baseline)])
-    lowest = min(sizes_available)
+    lowest, prefix_accuracy = min(sizes_available), baseline  # the accuracy of sizes[:i] + [final] * (T - i)
     for i in range(stages - 1):
-        best_size, best_accuracy = final_size, baseline
+        best_size, best_accuracy = final_size, prefix_accuracy
         for b in (c for c in sizes_available if c >= lowest and c < final_size):
             trial = sizes[:i] + [b] + [final_size] * (stages - i - 1)
             accuracy = train_and_evaluate(equal_compute_stages(trial, epochs, magnitude))
             result.trials.append((tuple(trial), accuracy))
             if accuracy > best_accuracy or (accuracy == best_accuracy and b < best_size):
                 best_size, best_accuracy = b, accuracy
-        sizes[i] = best_size
+        sizes[i], prefix_accuracy = best_size, best_accuracy
         lowest = best_size
     result.schedule = equal_compute_stages(sizes, epochs, magnitude)
     return result

@@ -2,7 +2,8 @@
 
 A YAML config may name ``_base_: other.yaml`` (relative to itself) to inherit from; its keys are merged over the
 base recursively. ``--set a.b=value`` overrides are parsed as YAML scalars (``--set optim.blr=1e-3``,
-``--set schedule.preset=baseline``). Unknown keys are errors that name the key, never silently ignored.
+``--set schedule.preset=baseline``). Unknown keys, values of the wrong type and values outside a ``Literal[...]``
+field's choices are errors that name the key when the config is loaded, never silently ignored.
 """
 from __future__ import annotations
 
@@ -11,28 +12,13 @@ import dataclasses
 import types
 import typing
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import yaml
 
-from curriculum import Schedule, make_preset
-
-__all__ = ["load_config", "to_dict", "parse_args", "ScheduleConfig", "RunConfig", "build_schedule"]
+__all__ = ["load_config", "to_dict", "parse_args", "RunConfig"]
 
 T = TypeVar("T")
-
-
-@dataclasses.dataclass
-class ScheduleConfig:
-    """Which curriculum to follow: a preset scaled to ``epochs``/``final_size``, or a schedule file."""
-
-    preset: str = "efficienttrain"
-    epochs: int = 100
-    final_size: int = 224
-    file: str | None = None  # a Schedule YAML/JSON; overrides preset, keeps its own stages (epochs rescaled)
-    round_to_patch: bool = True  # round sizes to a multiple of the model's patch size
-    replay: bool = False  # EfficientTrain++ replay buffer (efficienttrain++ preset only)
-    large_batch: float = 1.0  # early-large-batch multiplier below the final size
 
 
 @dataclasses.dataclass
@@ -41,29 +27,13 @@ class RunConfig:
 
     output_dir: str = "output/run"
     seed: int = 0
-    device: str = "auto"  # auto | cpu | cuda
-    amp: str = "auto"  # auto (bf16 on CUDA, none on CPU) | bf16 | fp16 | none
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    amp: Literal["auto", "bf16", "fp16", "none"] = "auto"  # auto: bf16 on CUDA, none on the CPU
     compile: bool = False
     resume: str | None = "auto"  # auto: continue from output_dir/checkpoint-last.pth if present; or a path; null
     save_every: int = 20  # keep a numbered checkpoint every this many epochs (checkpoint-last always)
     log_images_every: int = 10  # epochs between TensorBoard image panels (0: never)
     progress: bool = True
-
-
-def build_schedule(cfg: ScheduleConfig, patch_size: int | None) -> Schedule:
-    """The schedule a trainer follows, with sizes rounded to the patch size when asked."""
-    multiple = patch_size if cfg.round_to_patch else None
-    if cfg.file:
-        schedule = Schedule.load(cfg.file).with_epochs(cfg.epochs)
-        return schedule.rounded(multiple) if multiple else schedule
-    extra: dict[str, Any] = {}
-    if cfg.large_batch != 1.0:
-        extra["large_batch"] = cfg.large_batch
-    if cfg.replay:
-        if cfg.preset != "efficienttrain++":
-            raise ValueError("schedule.replay is an EfficientTrain++ option; use schedule.preset=efficienttrain++")
-        extra["replay"] = True
-    return make_preset(cfg.preset, cfg.epochs, cfg.final_size, round_to=multiple, **extra)
 
 
 # ---------------------------------------------------------------------------------------------------- loading
@@ -121,6 +91,11 @@ def _coerce(hint: Any, value: Any, where: str) -> Any:
     if dataclasses.is_dataclass(hint):
         return _build(hint, value, where + ".")
     origin = typing.get_origin(hint)
+    if origin is Literal:
+        choices = typing.get_args(hint)
+        if value not in choices:
+            raise ValueError(f"config key {where} must be one of {list(choices)}, got {value!r}")
+        return value
     if origin in (typing.Union, types.UnionType):
         options = [h for h in typing.get_args(hint) if h is not type(None)]
         if value is None:

@@ -5,8 +5,12 @@
   ``on_corrupt="skip"``, is replaced by the next readable one, logged by path and counted in the sample's
   ``skipped`` field so the trainer can report the total.
 * ``SyntheticImages`` generates a small, deterministic, class-structured image set so the demos run with no data.
-* ``SeededSamples`` makes the random augmentation of a sample a function of ``(seed, epoch, index)`` alone, so a run
-  is reproducible across resumption, worker counts and world sizes.
+* ``CurriculumBatchSampler`` and ``CurriculumSamples`` bring the curriculum to the data as data: the sampler yields,
+  for every optimisation step of a ``curriculum.StepPlan``, the step's fresh samples as ``(index, pass, step)``
+  requests read from one stream of per-pass permutations (split across ranks); the dataset builds the transform for
+  that step's stage values (``make_transform(values)``) and seeds the augmentation from ``(seed, pass, index)``
+  alone. Nothing is mutated at a stage switch, so one loader with persistent workers serves the whole run, and a
+  run is reproducible across resumption, worker counts and world sizes.
 """
 from __future__ import annotations
 
@@ -18,12 +22,15 @@ from typing import Callable
 import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
-from torch.utils.data import DataLoader, Dataset, DistributedSampler
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 from torchvision.datasets.folder import IMG_EXTENSIONS, find_classes, make_dataset
+
+from curriculum import StageValues, StepPlan
 
 from .distributed import DistInfo
 
-__all__ = ["CorruptImageError", "ImageFolderDataset", "SyntheticImages", "SeededSamples", "Sample", "make_loader"]
+__all__ = ["CorruptImageError", "ImageFolderDataset", "SyntheticImages", "CurriculumSamples", "CurriculumBatchSampler",
+           "Sample", "make_eval_loader", "make_train_loader", "sample_key"]
 
 log = logging.getLogger(__name__)
 Sample = tuple  # (image, target, index, skipped)
@@ -121,37 +128,92 @@ class SyntheticImages(Dataset):
         return (self.transform(image) if self.transform else image), index % self.num_classes, index, 0
 
 
-class SeededSamples(Dataset):
-    """Wraps a dataset so the RNGs used by its transform are seeded from ``(seed, epoch, index)``."""
+def sample_key(index: int, pass_: int, dataset_size: int) -> int:
+    """A unique int64 key per (pass over the data, sample): masks and augmentation depend on it alone."""
+    return pass_ * dataset_size + index
 
-    def __init__(self, dataset: Dataset, seed: int):
-        self.dataset, self.seed, self.epoch = dataset, seed, 0
 
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
+class CurriculumSamples(Dataset):
+    """``dataset`` (yielding PIL images) read through ``(index, pass, step)`` requests of ``CurriculumBatchSampler``.
+
+    The transform of a request is ``make_transform(plan.values(step))`` (rebuilt only when the size or the
+    RandAugment magnitude changes); its randomness is seeded from ``(seed, pass, index)``. Items are
+    ``(image, target, key, skipped)`` with ``key = sample_key(index, pass)``.
+    """
+
+    def __init__(self, dataset: Dataset, seed: int, plan: StepPlan, make_transform: Callable[[StageValues], Callable]):
+        if getattr(dataset, "transform", None) is not None:
+            raise ValueError("CurriculumSamples applies the curriculum's transform; give it a dataset without one")
+        self.dataset, self.seed, self.plan, self.make_transform = dataset, seed, plan, make_transform
+        self._transform_key, self._transform = None, None
 
     def __len__(self) -> int:
         return len(self.dataset)
 
-    def __getitem__(self, index: int) -> Sample:
-        key = (self.seed * 1_000_003 + self.epoch) * 10_000_019 + index
+    def transform_for(self, step: int) -> Callable:
+        values = self.plan.values(step)
+        key = (values.size, round(values.magnitude, 2))
+        if key != self._transform_key:
+            self._transform, self._transform_key = self.make_transform(values), key
+        return self._transform
+
+    def __getitem__(self, request: tuple[int, int, int]) -> Sample:
+        index, pass_, step = request
+        transform = self.transform_for(step)
+        seed = (self.seed * 1_000_003 + pass_) * 10_000_019 + index
         state = random.getstate(), np.random.get_state()
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(key)
-            random.seed(key)
-            np.random.seed(key % 2 ** 32)
+            torch.manual_seed(seed)
+            random.seed(seed)
+            np.random.seed(seed % 2 ** 32)
             try:
-                return self.dataset[index]
+                image, target, _, skipped = self.dataset[index]
+                image = transform(image)
             finally:
                 random.setstate(state[0])
                 np.random.set_state(state[1])
+        return image, target, sample_key(index, pass_, len(self.dataset)), skipped
 
 
-def make_loader(dataset: Dataset, batch_size: int, info: DistInfo, seed: int, num_workers: int, train: bool,
-                drop_last: bool | None = None) -> DataLoader:
-    """A DataLoader over a DistributedSampler (also for one process, so data order never depends on world size)."""
-    sampler = DistributedSampler(dataset, num_replicas=info.world_size, rank=info.rank, shuffle=train, seed=seed,
-                                 drop_last=train)
+class CurriculumBatchSampler(Sampler):
+    """The fresh samples of every step from ``start_step`` on, for ``rank``: a stream of per-pass permutations
+    seeded by ``(seed, pass)``; step ``s`` reads stream positions ``plan.stream_offset(s) + rank * fresh`` onwards."""
+
+    def __init__(self, plan: StepPlan, dataset_size: int, seed: int, rank: int = 0, start_step: int = 0):
+        self.plan, self.size, self.seed, self.rank, self.start_step = plan, dataset_size, seed, rank, start_step
+
+    def __len__(self) -> int:
+        return self.plan.total_steps - self.start_step
+
+    def permutation(self, pass_: int) -> list[int]:
+        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + pass_)
+        return torch.randperm(self.size, generator=generator).tolist()
+
+    def __iter__(self):
+        cached, order = -1, []
+        for step in range(self.start_step, self.plan.total_steps):
+            stage = self.plan.stage_at(step)
+            first = self.plan.stream_offset(step) + self.rank * stage.fresh
+            batch = []
+            for position in range(first, first + stage.fresh):
+                pass_ = position // self.size
+                if pass_ != cached:
+                    cached, order = pass_, self.permutation(pass_)
+                batch.append((order[position % self.size], pass_, step))
+            yield batch
+
+
+def make_train_loader(samples: CurriculumSamples, info: DistInfo, seed: int, num_workers: int,
+                      start_step: int = 0) -> DataLoader:
+    """One loader for the whole curriculum (persistent workers), starting at ``start_step``."""
+    sampler = CurriculumBatchSampler(samples.plan, len(samples), seed, info.rank, start_step)
+    return DataLoader(samples, batch_sampler=sampler, num_workers=num_workers, pin_memory=info.device.type == "cuda",
+                      persistent_workers=num_workers > 0, prefetch_factor=4 if num_workers > 0 else None,
+                      generator=torch.Generator().manual_seed(seed))  # never draws from the global RNG
+
+
+def make_eval_loader(dataset: Dataset, batch_size: int, info: DistInfo, num_workers: int) -> DataLoader:
+    """Evaluation in order, split across ranks (DistributedSampler pads the last ranks with repeated samples)."""
+    sampler = DistributedSampler(dataset, num_replicas=info.world_size, rank=info.rank, shuffle=False)
     return DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=num_workers,
-                      pin_memory=info.device.type == "cuda", drop_last=train if drop_last is None else drop_last,
-                      persistent_workers=False)
+                      pin_memory=info.device.type == "cuda", persistent_workers=num_workers > 0)

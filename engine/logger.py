@@ -42,8 +42,9 @@ class RunLogger:
         print(" ".join(f"{k}={v:.5g}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items()
                        if k != "time"), flush=True)
 
-    def bar(self, total: int, description: str):
-        return tqdm(total=total, desc=description, disable=not self.progress, dynamic_ncols=True, leave=False)
+    def bar(self, total: int, description: str, initial: int = 0):
+        return tqdm(total=total, initial=initial, desc=description, disable=not self.progress, dynamic_ncols=True,
+                    leave=False)
 
     def close(self) -> None:
         if self.writer:

@@ -8,14 +8,21 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["cosine_lr", "scaled_lr", "set_lr"]
+__all__ = ["cosine_lr", "curriculum_lr", "scaled_lr", "set_lr"]
 
 
-def cosine_lr(t: float, base_lr: float, epochs: int, warmup_epochs: float, min_lr: float = 0.0) -> float:
+def cosine_lr(t: float, base_lr: float, epochs: float, warmup_epochs: float, min_lr: float = 0.0) -> float:
     if t < warmup_epochs:
         return base_lr * t / warmup_epochs
     progress = (t - warmup_epochs) / max(epochs - warmup_epochs, 1e-8)
     return min_lr + (base_lr - min_lr) * 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0)))
+
+
+def curriculum_lr(schedule, progress: float, base_lr: float, warmup: float, min_lr: float = 0.0) -> float:
+    """The lr at training ``progress`` (``schedule.progress``: epochs for EfficientTrain, computation for
+    EfficientTrain++), with warm-up and cosine laid over the schedule's epochs or its budget respectively."""
+    span = schedule.budget if schedule.progress_by == "computation" else schedule.epochs
+    return cosine_lr(progress * span, base_lr, span, warmup, min_lr)
 
 
 def scaled_lr(blr: float, global_batch: int) -> float:

@@ -1,15 +1,13 @@
 """Per-run plumbing shared by the trainers: seeding, mixed precision, the resume file."""
 from __future__ import annotations
 
-import contextlib
-import math
 import random
 from pathlib import Path
 
 import numpy as np
 import torch
 
-__all__ = ["seed_everything", "resolve_amp", "autocast", "resume_path", "train_step"]
+__all__ = ["seed_everything", "resolve_amp", "resume_path"]
 
 
 def seed_everything(seed: int) -> None:
@@ -18,19 +16,19 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def resolve_amp(amp: str, device: torch.device) -> torch.dtype | None:
-    """``auto``: bf16 on a CUDA device that supports it, full precision on the CPU."""
+def resolve_amp(amp: str, device: torch.device, report=print) -> torch.dtype | None:
+    """``auto``: bf16 on a CUDA device that supports it, full precision on the CPU (where bf16 autocast is usually
+    many times slower than float32); an explicit ``bf16`` / ``fp16`` on the CPU is honoured with a notice."""
     if amp == "auto":
         return torch.bfloat16 if device.type == "cuda" and torch.cuda.is_bf16_supported() else None
     if amp == "none":
         return None
     if amp in ("bf16", "fp16"):
+        if device.type == "cpu" and report is not None:
+            report(f"note: run.amp={amp} on the CPU is usually much slower than float32; run.amp=auto picks float32 "
+                   f"there")
         return torch.bfloat16 if amp == "bf16" else torch.float16
     raise ValueError(f"run.amp must be auto, bf16, fp16 or none, got {amp!r}")
-
-
-def autocast(device: torch.device, dtype: torch.dtype | None):
-    return torch.autocast(device.type, dtype=dtype) if dtype is not None else contextlib.nullcontext()
 
 
 def resume_path(resume: str | None, output_dir: str | Path) -> Path | None:
@@ -44,23 +42,3 @@ def resume_path(resume: str | None, output_dir: str | Path) -> Path | None:
     if not path.is_file():
         raise FileNotFoundError(f"run.resume points to a missing checkpoint: {path}")
     return path
-
-
-def train_step(compute_loss, train_model, optimizer, scaler, *, accum: int, update: bool, distributed: bool,
-               clip_grad: float | None, where: str) -> torch.Tensor:
-    """One micro-step with gradient accumulation: DDP gradient sync only on the micro-step that ``update``s,
-    a stop on a non-finite loss, loss scaling for fp16, optional clipping, then the optimizer step."""
-    with train_model.no_sync() if distributed and not update else contextlib.nullcontext():
-        loss = compute_loss()
-        if not math.isfinite(loss.item()):
-            raise FloatingPointError(f"loss is {loss.item()} at {where}; stopping")
-        scaler.scale(loss / accum).backward()
-    if update:
-        if clip_grad:
-            scaler.unscale_(optimizer)
-            params = [p for group in optimizer.param_groups for p in group["params"]]
-            torch.nn.utils.clip_grad_norm_(params, clip_grad)
-        scaler.step(optimizer)
-        scaler.update()
-        optimizer.zero_grad(set_to_none=True)
-    return loss

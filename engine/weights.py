@@ -74,9 +74,9 @@ def load_pretrained(model: nn.Module, source: str | Path | dict, expected_missin
         grid = grid or tuple(model.patch_embed.grid_size)
         if "pos_embed" in state:
             state["pos_embed"] = resample_pos_embed(state["pos_embed"], grid, num_prefix_tokens)
-        elif isinstance(checkpoint.get("arch"), dict):
-            # a pretrain_mae training checkpoint: its encoder uses the fixed table, computed per grid, not stored
-            state["pos_embed"] = fixed_sincos_pos_embed(grid, own["pos_embed"].shape[-1])
+    # a tensor the caller expects to replace (a new head) is dropped when its shape differs, never shape-checked
+    state = {k: v for k, v in state.items()
+             if not (k in own and own[k].shape != v.shape and _matches(k, expected_missing))}
     wrong_shape = [f"{k}: checkpoint {tuple(v.shape)} vs model {tuple(own[k].shape)}"
                    for k, v in state.items() if k in own and own[k].shape != v.shape]
     if wrong_shape:

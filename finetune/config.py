@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
-from engine.config import RunConfig, ScheduleConfig
+from curriculum import ScheduleConfig
+from engine.config import RunConfig
 
 DEMO_CONFIG = Path(__file__).with_name("demo.yaml")
 
@@ -22,18 +24,18 @@ class ModelConfig:
     embed_dim: int | None = None
     depth: int | None = None
     num_heads: int | None = None
-    drop_path: float = 0.1
+    drop_path: float | None = 0.1  # null: the efficienttrain++ family's budget-scaled value (DeiT-S 0.1 E/200)
     global_pool: str = "avg"
 
 
 @dataclass
 class DataConfig:
-    dataset: str = "imagefolder"  # imagefolder | cifar10 | cifar100 | flowers102 | stanford_dogs | synthetic
+    dataset: Literal["imagefolder", "cifar10", "cifar100", "flowers102", "stanford_dogs", "synthetic"] = "imagefolder"
     path: str | None = None
     train_split: str = "train"
     val_split: str = "val"
     num_workers: int = 8
-    on_corrupt: str = "error"
+    on_corrupt: Literal["error", "skip"] = "error"
     synthetic_length: int = 512
     synthetic_classes: int = 10
 
@@ -58,7 +60,7 @@ class OptimConfig:
     layer_decay: float | None = 0.65
     weight_decay: float = 0.05
     betas: tuple[float, float] = (0.9, 0.999)
-    warmup_epochs: float = 5.0
+    warmup_epochs: float = 5.0  # used unless the schedule brings its own (efficienttrain++ families)
     min_lr: float = 1e-6
     clip_grad: float | None = None
     ema_decay: float | None = None  # e.g. 0.9999 to keep (and evaluate) an EMA of the weights

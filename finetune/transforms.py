@@ -9,6 +9,8 @@ from PIL import Image
 from timm.data import create_transform
 from timm.data.auto_augment import RandAugment, posterize
 
+from engine.transforms import with_low_frequency
+
 __all__ = ["train_transform", "eval_transform", "posterize_keeping_zero_bits"]
 
 
@@ -23,9 +25,12 @@ def posterize_keeping_zero_bits(img: Image.Image, bits_to_keep: int, **kwargs) -
     return posterize(img, bits_to_keep, **kwargs)
 
 
-def train_transform(aug, size: int, magnitude: float):
-    """timm's training transform (``aug``: an ``AugConfig``) with RandAugment at the schedule's magnitude."""
-    spec = f"rand-m{round(magnitude)}-n{aug.randaug_layers}-mstd{aug.randaug_mstd}-inc1" if magnitude > 0 else None
+def train_transform(aug, size: int, magnitude: float, stage_size: int | None = None, low_frequency: str = "fft"):
+    """timm's training transform (``aug``: an ``AugConfig``) at ``size`` with RandAugment at the schedule's
+    magnitude, and the loader-side low-frequency step to ``stage_size`` (``engine.transforms``). Magnitude 0 keeps
+    RandAugment: its magnitude-free ops (AutoContrast, Equalize, Invert) still apply, as in the official
+    ``rand-m0-mstd0.5-inc1`` of the first EfficientTrain++ stage."""
+    spec = f"rand-m{round(magnitude)}-n{aug.randaug_layers}-mstd{aug.randaug_mstd}-inc1"
     transform = create_transform(size, is_training=True, auto_augment=spec, interpolation="bicubic",
                                  scale=(aug.min_scale, 1.0), re_prob=aug.reprob, re_mode="pixel", color_jitter=None)
     for step in transform.transforms:
@@ -34,7 +39,7 @@ def train_transform(aug, size: int, magnitude: float):
                 op.magnitude = magnitude
                 if op.aug_fn is posterize:
                     op.aug_fn = posterize_keeping_zero_bits
-    return transform
+    return with_low_frequency(transform, stage_size or size, size, low_frequency)
 
 
 def eval_transform(aug, size: int):

@@ -3,8 +3,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
-from engine.config import RunConfig, ScheduleConfig
+from curriculum import ScheduleConfig
+from engine.config import RunConfig
 
 DEMO_CONFIG = Path(__file__).with_name("demo.yaml")
 
@@ -28,12 +30,10 @@ class DataConfig:
     path: str | None = None  # ImageNet-style root holding <split>/<class>/<image>; None: generated demo images
     split: str = "train"
     num_workers: int = 8
-    on_corrupt: str = "error"  # error: stop naming the file; skip: replace it, log its path and count it
-    crop_on: str = "device"  # device: batched low-frequency crop after transfer; loader: per image on the CPU
+    on_corrupt: Literal["error", "skip"] = "error"  # error: stop naming the file; skip: replace, log and count it
     min_scale: float = 0.2  # RandomResizedCrop scale range (min_scale, 1)
     synthetic_length: int = 512
     synthetic_size: int = 64
-    replay_capacity: int = 0  # replay buffer size in samples per device; 0: the current batch size
 
 
 @dataclass
@@ -43,7 +43,7 @@ class OptimConfig:
     blr: float = 1.5e-4  # lr = blr * global_batch / 256
     weight_decay: float = 0.05
     betas: tuple[float, float] = (0.9, 0.95)
-    warmup_epochs: float = 40.0
+    warmup_epochs: float = 40.0  # used unless the schedule brings its own (efficienttrain++ families)
     min_lr: float = 0.0
     clip_grad: float | None = None
 

@@ -23,6 +23,7 @@ from timm.layers import PatchEmbed
 from timm.layers.pos_embed_sincos import build_sincos2d_pos_embed
 from timm.models.vision_transformer import Block
 
+from curriculum import ViTCost
 from engine.weights import fixed_sincos_pos_embed
 
 __all__ = ["MaskedAutoencoderViT", "MAE_PRESETS", "build_mae", "masking_noise", "patchify", "unpatchify",
@@ -85,7 +86,8 @@ def unpatchify(patches: torch.Tensor, p: int, channels: int = 3) -> torch.Tensor
 
 
 class MaskedAutoencoderViT(nn.Module):
-    def __init__(self, arch: MAEArch, mask_ratio: float = 0.75, norm_pix_loss: bool = True, in_chans: int = 3):
+    def __init__(self, arch: MAEArch, mask_ratio: float = 0.75, norm_pix_loss: bool = True, in_chans: int = 3,
+                 img_size: int = 224):
         super().__init__()
         if not 0.0 <= mask_ratio < 1.0:
             raise ValueError(f"mask_ratio must be in [0, 1), got {mask_ratio}")
@@ -104,6 +106,10 @@ class MaskedAutoencoderViT(nn.Module):
                                                   norm_layer=norm) for _ in range(arch.decoder_depth))
         self.decoder_norm = norm(dec)
         self.decoder_pred = nn.Linear(dec, p * p * in_chans)
+        # the fixed table of the final size, kept in checkpoints so the encoder loads like any ViT (not trained;
+        # forward computes the table of the current grid)
+        grid = self.grid(img_size)
+        self.register_buffer("pos_embed", fixed_sincos_pos_embed((grid, grid), dim))
         self._init_weights()
 
     def _init_weights(self) -> None:
@@ -130,6 +136,12 @@ class MaskedAutoencoderViT(nn.Module):
 
     def num_visible(self, num_patches: int) -> int:
         return int(round(num_patches * (1 - self.mask_ratio)))
+
+    def cost_model(self) -> ViTCost:
+        """Forward multiply-accumulates of this MAE per input size (``curriculum.cost``)."""
+        a = self.arch
+        return ViTCost(a.depth, a.embed_dim, a.patch_size, a.mlp_ratio, in_chans=self.in_chans,
+                       mask_ratio=self.mask_ratio, decoder_depth=a.decoder_depth, decoder_dim=a.decoder_embed_dim)
 
     def no_weight_decay(self) -> set[str]:
         return {"cls_token", "mask_token"}
@@ -191,13 +203,15 @@ class MaskedAutoencoderViT(nn.Module):
         return self.loss(images, pred, mask), pred, mask
 
 
-def build_mae(name: str, mask_ratio: float = 0.75, norm_pix_loss: bool = True, **overrides) -> MaskedAutoencoderViT:
-    """An MAE from a preset name, with any ``MAEArch`` field overridden (``None`` keeps the preset value)."""
+def build_mae(name: str, mask_ratio: float = 0.75, norm_pix_loss: bool = True, img_size: int = 224,
+              **overrides) -> MaskedAutoencoderViT:
+    """An MAE from a preset name, with any ``MAEArch`` field overridden (``None`` keeps the preset value);
+    ``img_size`` is the final input size (the stored ``pos_embed`` table)."""
     if name not in MAE_PRESETS:
         raise ValueError(f"unknown MAE model {name!r}; choose one of {sorted(MAE_PRESETS)}")
     fields = {k: v for k, v in overrides.items() if v is not None}
     arch = MAEArch(**{**MAE_PRESETS[name].__dict__, **fields})
-    return MaskedAutoencoderViT(arch, mask_ratio=mask_ratio, norm_pix_loss=norm_pix_loss)
+    return MaskedAutoencoderViT(arch, mask_ratio=mask_ratio, norm_pix_loss=norm_pix_loss, img_size=img_size)
 
 
 def encoder_state_dict(model: MaskedAutoencoderViT, img_size: int) -> dict[str, torch.Tensor]:

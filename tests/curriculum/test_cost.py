@@ -26,16 +26,25 @@ def test_flop_count_matches_torch_counter():
     assert counter.get_total_flops() == pytest.approx(2 * ours, rel=0.01)
 
 
-def test_baseline_is_one_and_replay_counts():
+def test_baseline_is_one_and_replay_costs_nothing():
     flops = MODELS["deit_small"]
     assert cost_report(make_preset("baseline", 100), flops).speedup == pytest.approx(1.0)
     plain = cost_report(make_preset("efficienttrain++", 100), flops)
     replay = cost_report(make_preset("efficienttrain++", 100, replay=True), flops)
-    assert replay.stage_cost_per_epoch[0] == pytest.approx(4 * plain.stage_cost_per_epoch[0])
-    # replay shortens a segment's loader epochs by the same factor, so every segment still costs the same
+    assert replay.relative_computation == pytest.approx(plain.relative_computation)  # same steps, less loading
     pixels = lambda b: float(b * b)  # noqa: E731 - the official equal-compute rule counts pixels
     for schedule in (make_preset("efficienttrain++", 100), make_preset("efficienttrain++", 100, replay=True)):
         assert cost_report(schedule, pixels).stage_share == pytest.approx([0.1] * 10)
+
+
+def test_default_baseline_is_the_budget_for_efficienttrain_pp():
+    s = make_preset("efficienttrain++", 200, family="deit_small")
+    assert cost_report(s, MODELS["deit_small"]).baseline_epochs == pytest.approx(200)
+    assert cost_report(make_preset("efficienttrain", 300), MODELS["deit_small"]).baseline_epochs == 300
+    versus_300 = cost_report(s, MODELS["deit_small"], baseline_epochs=300)
+    assert versus_300.pixel_speedup == pytest.approx(1.5) and 1.45 < versus_300.speedup < 1.6
+    with pytest.raises(ValueError, match="baseline epochs must be positive"):
+        cost_report(s, MODELS["deit_small"], baseline_epochs=0)
 
 
 def test_pixel_model_is_the_area_ratio():

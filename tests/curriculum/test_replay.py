@@ -1,39 +1,51 @@
-"""Replay buffer: batch counts, freshness of the loaded batch, bounded capacity."""
+"""Replay buffer as released (engine_buffer.py): chunks of loaded batches, FIFO of N batches, draws with
+replacement, the fresh batch first and unchanged."""
 import pytest
 import torch
 
 from curriculum.replay import ReplayBuffer
 
 
-def loaded(n_batches=5, batch=4):
-    return [(torch.arange(i * batch, (i + 1) * batch).float()[:, None], torch.arange(i * batch, (i + 1) * batch))
-            for i in range(n_batches)]
+def loaded(i, batch=8):
+    """Loaded batch ``i``: images whose value is the sample id, and the ids as targets."""
+    ids = torch.arange(i * batch, (i + 1) * batch)
+    return ids.float()[:, None], ids
 
 
 def test_pass_through_when_times_is_one():
-    out = list(ReplayBuffer(1, 0)(loaded()))
-    assert [r for r, _ in out] == [0] * 5
-    assert all(torch.equal(a[1], b[1]) for (_, a), b in zip(out, loaded()))
+    buffer = ReplayBuffer(1, 0)
+    batch = loaded(0)
+    assert buffer.mix(batch) is batch and len(buffer) == 0
 
 
-def test_each_loaded_batch_drives_times_steps_from_recent_samples():
-    buffer = ReplayBuffer(3, capacity=8, generator=torch.Generator().manual_seed(0))
-    out = list(buffer(loaded()))
-    assert [r for r, _ in out] == [0, 1, 2] * 5
-    for i in range(5):
-        fresh = out[3 * i][1][1]
-        assert torch.equal(fresh, torch.arange(4 * i, 4 * i + 4))  # the loaded batch comes first, unchanged
-        for _, replayed in out[3 * i + 1: 3 * i + 3]:
-            keys = replayed[1]
-            assert keys.shape == (4,) and len(set(keys.tolist())) == 4  # drawn without replacement
-            assert keys.min() >= max(0, 4 * i + 4 - 8)  # only the 8 most recent samples
-            assert torch.equal(replayed[0][:, 0].long(), keys)  # fields stay aligned
-    assert len(buffer) == 8
+def test_mixed_batch_is_fresh_plus_chunks_of_recent_batches():
+    buffer = ReplayBuffer(4, capacity_batches=2, split=4, generator=torch.Generator().manual_seed(0))
+    for i in range(6):
+        images, ids = buffer.mix(loaded(i))
+        assert ids.shape == (32,)  # bs / r fresh + (r - 1) batches' worth of chunks: the step's batch is bs
+        assert torch.equal(ids[:8], torch.arange(8 * i, 8 * i + 8))  # fresh first, unchanged
+        assert torch.equal(images[:, 0].long(), ids)  # fields stay aligned
+        replayed = ids[8:]
+        assert replayed.min() >= 8 * max(0, i - 1)  # only the 2 most recent loaded batches (this one included)
+        assert len(buffer) <= 2 * 8  # memory bounded by capacity_batches loaded batches
+        # chunks of 2 consecutive ids (a batch of 8 split 4 ways) are drawn whole
+        pairs = replayed.view(-1, 2)
+        assert torch.all(pairs[:, 1] == pairs[:, 0] + 1) and torch.all(pairs[:, 0] % 2 == 0)
 
 
-def test_capacity_of_one_batch_replays_that_batch():
-    out = list(ReplayBuffer(2, capacity=4)(loaded(2)))
-    assert set(out[1][1][1].tolist()) == set(out[0][1][1].tolist())
+def test_draws_are_with_replacement_and_reproducible():
+    def run(seed):
+        buffer = ReplayBuffer(4, capacity_batches=1, split=8, generator=torch.Generator().manual_seed(seed))
+        return buffer.mix(loaded(0))[1]
+    ids = run(1)
+    assert len(set(ids[8:].tolist())) < 24  # 24 draws from 8 chunks must repeat
+    assert torch.equal(ids, run(1)) and not torch.equal(ids, run(2))
+
+
+def test_small_batches_never_make_empty_chunks():
+    buffer = ReplayBuffer(2, capacity_batches=3, split=32)
+    images, ids = buffer.mix(loaded(0, batch=4))
+    assert ids.shape == (8,)
 
 
 def test_bad_arguments():
@@ -41,3 +53,5 @@ def test_bad_arguments():
         ReplayBuffer(0, 4)
     with pytest.raises(ValueError, match="capacity"):
         ReplayBuffer(2, 0)
+    with pytest.raises(ValueError, match="split"):
+        ReplayBuffer(2, 1, split=0)

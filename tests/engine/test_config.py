@@ -1,7 +1,7 @@
 """The shared config system: YAML, inheritance, overrides and errors that name the key."""
 import pytest
 
-from engine.config import build_schedule, load_config
+from engine.config import load_config
 from pretrain_mae.config import PretrainConfig
 
 
@@ -20,7 +20,12 @@ def test_defaults_file_and_overrides(tmp_path):
 
 @pytest.mark.parametrize("override,match", [
     ("optim.bogus=1", r"optim\.bogus"),
-    ("schedule.epochs=ten", "schedule.epochs expects int"),
+    ("optim.batch_size=ten", "optim.batch_size expects int"),
+    ("schedule.preset=efficienttrain+", r"schedule\.preset must be one of \['baseline', 'efficienttrain', "),
+    ("schedule.low_frequency=bilinear", r"schedule\.low_frequency must be one of \['fft', 'fft-loader', 'resize'\]"),
+    ("data.on_corrupt=ignore", r"data\.on_corrupt must be one of"),
+    ("run.amp=fp8", r"run\.amp must be one of"),
+    ("run.device=tpu", r"run\.device must be one of"),
     ("nosuchsection.x=1", "nosuchsection"),
     ("justakey", "key.sub=value"),
 ])
@@ -36,12 +41,3 @@ def test_missing_and_looping_files(tmp_path):
     loop.write_text("_base_: a.yaml\n")
     with pytest.raises(ValueError, match="loops"):
         load_config(PretrainConfig, loop)
-
-
-def test_schedule_from_config_rounds_to_patch(tmp_path):
-    cfg = load_config(PretrainConfig, None, ["schedule.final_size=64", "schedule.epochs=10"])
-    assert [s.size for s in build_schedule(cfg.schedule, 8).stages] == [48, 56, 64]
-    assert [s.size for s in build_schedule(cfg.schedule, 16).stages] == [48, 48, 64]
-    cfg.schedule.replay = True
-    with pytest.raises(ValueError, match="efficienttrain\\+\\+"):
-        build_schedule(cfg.schedule, 16)

@@ -15,3 +15,6 @@ def test_config_loads(path):
     cfg = load_config(FinetuneConfig, path)
     assert cfg.data.dataset in set(DATASETS) | {"synthetic"}
     assert cfg.schedule.epochs > 0
+    if cfg.schedule.preset != "baseline":
+        from curriculum import build_schedule
+        build_schedule(cfg.schedule, 16, None)

@@ -116,5 +116,29 @@ def test_killed_run_resumes_and_matches_an_uninterrupted_one(tmp_path):
     expected = records(tmp_path / "ref")
     assert sorted(last) == list(range(5))
     for epoch, ref in enumerate(expected):
-        assert last[epoch]["train_loss"] == pytest.approx(ref["train_loss"], rel=1e-6)
+        assert last[epoch]["loss"] == pytest.approx(ref["loss"], rel=1e-6)
         assert last[epoch]["top1"] == ref["top1"] and last[epoch]["size"] == ref["size"]
+
+
+def test_efficienttrain_pp_replay_is_honoured(tmp_path, capsys):
+    """deit_small replay lists: in the replayed stages the loader reads 4x / 2x fewer images than are trained on,
+    every stage gets steps, and the budget-scaled drop path is taken from the family."""
+    overrides = ["run.progress=false", "data.num_workers=0", "data.synthetic_length=128", "optim.batch_size=16",
+                 "schedule.preset=efficienttrain++", "schedule.family=deit_small", "schedule.replay=true",
+                 "schedule.epochs=2", "model.drop_path=null", f"run.output_dir={tmp_path}"]
+    finetune(load_config(FinetuneConfig, DEMO_CONFIG, overrides))
+    got = records(tmp_path)
+    trained, loaded = sum(r["trained_images"] for r in got), sum(r["loaded_images"] for r in got)
+    from curriculum import StepPlan, make_preset
+    plan = StepPlan(make_preset("efficienttrain++", 2, 64, round_to=8, family="deit_small", replay=True), 128, 16)
+    assert loaded == plan.total_samples and trained == 16 * plan.total_steps and loaded < 0.6 * trained
+    assert got[0]["size"] == 24 and got[-1]["size"] == 64
+    assert "drop path 0.001 (efficienttrain++ deit_small)" in capsys.readouterr().out  # 0.1 x 2 / 200
+
+
+def test_option_that_cannot_be_honoured_is_refused(tmp_path):
+    base = ["run.progress=false", "data.num_workers=0", "data.synthetic_length=64", f"run.output_dir={tmp_path}"]
+    with pytest.raises(ValueError, match="model.drop_path=null takes the efficienttrain\\+\\+ family"):
+        finetune(load_config(FinetuneConfig, DEMO_CONFIG, base + ["model.drop_path=null"]))
+    with pytest.raises(ValueError, match="efficienttrain\\+\\+ options"):
+        finetune(load_config(FinetuneConfig, DEMO_CONFIG, base + ["schedule.replay=true"]))

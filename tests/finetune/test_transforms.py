@@ -14,7 +14,39 @@ def randaugment_ops(transform):
 def test_randaugment_follows_the_schedule_magnitude():
     aug = load_config(FinetuneConfig, DEMO_CONFIG).aug
     assert {op.magnitude for op in randaugment_ops(train_transform(aug, 64, 3.6))} == {3.6}
-    assert not [t for t in train_transform(aug, 64, 0.0).transforms if type(t).__name__ == "RandAugment"]
+
+
+def test_magnitude_zero_keeps_the_magnitude_free_operations():
+    """The first ET++ stage is rand-m0-mstd0.5-inc1: AutoContrast, Equalize, Invert still apply."""
+    aug = load_config(FinetuneConfig, DEMO_CONFIG, ["aug.randaug_mstd=0"]).aug
+    ops = randaugment_ops(train_transform(aug, 16, 0.0))
+    names = {op.name for op in ops}
+    assert {"AutoContrast", "Equalize", "Invert"} <= names and {op.magnitude for op in ops} == {0.0}
+    rng = np.random.default_rng(0)
+    image = Image.fromarray(rng.integers(40, 200, (16, 16, 3), dtype=np.uint8))
+    (invert,) = [op for op in ops if op.name == "Invert"]
+    invert.prob = 1.0
+    np.testing.assert_array_equal(np.asarray(invert(image)), 255 - np.asarray(image))
+
+
+def test_low_frequency_modes_in_the_loader():
+    """resize: PIL Lanczos to B right before ToTensor (after RandAugment); fft-loader: the crop after Normalize."""
+    import torch
+    from curriculum import LowFrequencyCrop
+    aug = load_config(FinetuneConfig, DEMO_CONFIG, ["aug.reprob=0.25"]).aug
+    names = [type(t).__name__ for t in train_transform(aug, 64, 4.0, 32, "resize").transforms]
+    assert names.index("Resize") == names.index("MaybeToTensor") - 1 and names.index("RandAugment") < names.index(
+        "Resize")
+    steps = train_transform(aug, 64, 4.0, 32, "fft-loader").transforms
+    names = [type(t).__name__ for t in steps]
+    assert names.index("LowFrequencyCrop") == names.index("Normalize") + 1 < names.index("RandomErasing")
+    image = Image.fromarray(np.random.default_rng(1).integers(0, 256, (80, 80, 3), dtype=np.uint8))
+    for mode in ("resize", "fft-loader"):
+        torch.manual_seed(0)
+        assert train_transform(aug, 64, 4.0, 32, mode)(image).shape == (3, 32, 32)
+    assert [type(t).__name__ for t in train_transform(aug, 64, 4.0, 32, "fft").transforms] == [
+        type(t).__name__ for t in train_transform(aug, 64, 4.0).transforms]
+    assert isinstance(steps[names.index("LowFrequencyCrop")], LowFrequencyCrop)
 
 
 def test_top_magnitude_posterize_gives_a_black_image_instead_of_a_pillow_error():

@@ -39,15 +39,18 @@ def run_cli(args, **kwargs):
 
 
 def test_stage_switch_follows_schedule(tiny_imagenet_subset, tmp_path):
-    schedule = Schedule("test", 4, (Stage(0.0, 0.5, 48, batch_scale=2.0, replay=2), Stage(0.5, 1.0, 64)))
+    schedule = Schedule("test", 4, (Stage(0.0, 0.5, 48, batch_scale=2.0, replay=2, buffer_batches=4),
+                                    Stage(0.5, 1.0, 64)))
     schedule.save(tmp_path / "schedule.yaml")
     out = tmp_path / "run"
     cfg = load_config(PretrainConfig, None, config(tiny_imagenet_subset, out, f"schedule.file={tmp_path}/schedule.yaml",
-                                                    "schedule.epochs=4", "data.replay_capacity=64"))
+                                                    "schedule.epochs=4"))
     pretrain(cfg)
     got = records(out)
     assert [r["size"] for r in got] == [48, 48, 64, 64]
     assert [r["batch"] for r in got] == [32, 32, 16, 16]
+    # 300 images: stage 0 runs round(2 x 300 / 32) = 19 steps of 32 (16 loaded + 16 replayed), stage 1 38 of 16
+    assert got[-1]["step"] == 19 + 38 and got[1]["step"] == 19
     assert all(r["skipped_images"] == 0 for r in got)
     assert list((out / "tensorboard").glob("events.out.tfevents.*"))
     assert {p.name for p in out.glob("checkpoint-*.pth")} == {"checkpoint-last.pth", "checkpoint-0003.pth"}
@@ -63,14 +66,29 @@ def test_loss_decreases_on_tiny_imagenet(tiny_imagenet_subset, tmp_path):
     assert losses[-1] < 0.85 * losses[0] and losses == sorted(losses, reverse=True), losses
 
 
-def test_loader_crop_matches_device_crop(tiny_imagenet_subset, tmp_path):
+def test_loader_crop_matches_device_crop_and_resize_runs(tiny_imagenet_subset, tmp_path):
     common = ["schedule.epochs=2", "schedule.preset=efficienttrain", "run.save_every=0"]
-    pretrain(load_config(PretrainConfig, None, config(tiny_imagenet_subset, tmp_path / "d", *common)))
-    pretrain(load_config(PretrainConfig, None, config(tiny_imagenet_subset, tmp_path / "l", *common,
-                                                       "data.crop_on=loader")))
-    device, loader = records(tmp_path / "d"), records(tmp_path / "l")
-    assert [r["size"] for r in device] == [48, 48]
-    assert [r["loss"] for r in device] == pytest.approx([r["loss"] for r in loader], rel=1e-4)
+    runs = {}
+    for mode in ("fft", "fft-loader", "resize"):
+        pretrain(load_config(PretrainConfig, None, config(tiny_imagenet_subset, tmp_path / mode, *common,
+                                                           f"schedule.low_frequency={mode}")))
+        runs[mode] = records(tmp_path / mode)
+    assert [r["size"] for r in runs["fft"]] == [48, 64] == [r["size"] for r in runs["resize"]]
+    assert [r["loss"] for r in runs["fft"]] == pytest.approx([r["loss"] for r in runs["fft-loader"]], rel=1e-4)
+    assert runs["resize"][-1]["loss"] < runs["resize"][0]["loss"] + 0.05  # it trains (its pixels: tests/engine)
+
+
+def test_efficienttrain_pp_with_replay_runs_every_stage(tiny_imagenet_subset, tmp_path):
+    """ET++ (deit_small lists, replay 4 / 2) from a budget of 2 epochs: all ten stages get steps, lr follows the
+    computation spent."""
+    pretrain(load_config(PretrainConfig, None, config(
+        tiny_imagenet_subset, tmp_path, "schedule.preset=efficienttrain++", "schedule.family=deit_small",
+        "schedule.replay=true", "schedule.epochs=2", "schedule.low_frequency=resize", "optim.batch_size=8")))
+    got = records(tmp_path)
+    assert [r["size"] for r in got][-1] == 64 and got[0]["size"] == 24
+    assert sorted({r["stage"] for r in got}) == sorted(set(r["stage"] for r in got))
+    assert got[-1]["epochs_done"] == pytest.approx(make_preset("efficienttrain++", 2, 64, round_to=8,
+                                                               family="deit_small").epochs, rel=0.02)
 
 
 def test_kill_then_resume_reproduces_losses(tiny_imagenet_subset, tmp_path):
@@ -95,8 +113,8 @@ def test_kill_then_resume_reproduces_losses(tiny_imagenet_subset, tmp_path):
     assert resumed.returncode == 0 and "resumed from" in output, output
     assert [r["loss"] for r in records(out)] == pytest.approx([r["loss"] for r in records(tmp_path / "ref")],
                                                               rel=1e-6)
-    expected = make_preset("efficienttrain", 6, 64, round_to=8)
-    assert [r["size"] for r in records(out)] == [expected.at(e).size for e in range(6)] == [48] * 4 + [56, 64]
+    # a record per epoch, with the size of the stage it ends in (stages switch at steps 3.6 and 4.8 epochs)
+    assert [r["size"] for r in records(out)] == [48, 48, 48, 56, 64, 64]
 
 
 def test_two_process_ddp_matches_one_process(tiny_imagenet_subset, tmp_path):
@@ -126,8 +144,16 @@ def test_corrupt_image_is_reported_by_path(tiny_imagenet_subset, tmp_path, caplo
                                                     "data.on_corrupt=skip"))
     with caplog.at_level("WARNING"):
         pretrain(cfg)
-    assert records(tmp_path / "skip")[0]["skipped_images"] <= 1  # dropped with drop_last only if not sampled
-    assert all("broken.JPEG" in r.getMessage() for r in caplog.records if "skipping" in r.getMessage())
+    assert records(tmp_path / "skip")[0]["skipped_images"] >= 1  # one epoch reads every image, the broken one too
+    skips = [r.getMessage() for r in caplog.records if "skipping" in r.getMessage()]
+    assert skips and all("broken.JPEG" in m for m in skips)
+
+
+def test_a_missing_split_stops_the_run_naming_the_path(tiny_imagenet_subset, tmp_path):
+    for split in ("trian", "val"):
+        cfg = load_config(PretrainConfig, None, config(tiny_imagenet_subset, tmp_path, f"data.split={split}"))
+        with pytest.raises(FileNotFoundError, match=f"data.split='{split}': .*{split} is not a folder"):
+            pretrain(cfg)
 
 
 def test_resume_with_another_schedule_is_refused(tiny_imagenet_subset, tmp_path):

@@ -1,0 +1,250 @@
+"""The one curriculum training loop every trainer runs; a trainer is a ``Task`` (MAE's ``engine_pretrain.py`` is the
+model for readability).
+
+The loop owns: the ``StepPlan`` (stages switch at step granularity), one loader for the whole run (the curriculum
+reaches the data as data, ``engine.data.CurriculumSamples``), the EfficientTrain++ replay buffer, the device-side
+low-frequency crop (``schedule.low_frequency=fft``), the learning rate as a function of the schedule's progress
+(``engine.lr.curriculum_lr``), gradient accumulation with ``no_sync``, autocast and the fp16 grad scaler, gradient
+clipping and its norm, the non-finite check, progress bar and scalars, a record per real epoch with the task's
+evaluation, and atomic checkpoints with resume mid-curriculum (refusing another schedule).
+
+A ``Task`` holds ``model`` and ``optimizer`` and says what is specific to it: the loader transform for a stage's
+values, the loss of a batch, and optionally what happens after an optimizer update, at the end of a record, at the
+end of the run, and what extra state it checkpoints.
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from pathlib import Path
+from typing import Callable
+
+import torch
+import yaml
+from torch.nn.parallel import DistributedDataParallel
+
+from curriculum import ReplayBuffer, Schedule, StageValues, StepPlan, low_frequency_crop
+
+from .checkpoint import CheckpointError, check_same_schedule, load_checkpoint, restore_training_state, rng_state, \
+    save_atomic
+from .config import to_dict
+from .data import CurriculumSamples, make_train_loader
+from .distributed import DistInfo, all_reduce_mean
+from .logger import RunLogger
+from .lr import curriculum_lr, scaled_lr, set_lr
+from .runtime import resolve_amp, resume_path
+
+__all__ = ["Task", "train"]
+
+LOG_EVERY = 10  # steps between scalars (and the finiteness check, the only host sync of the step loop)
+
+
+class Task:
+    """What a trainer adds to the loop. Subclasses set ``model`` and ``optimizer`` and implement ``transform`` and
+    ``loss``; the other hooks are optional."""
+
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+
+    def transform(self, values: StageValues) -> Callable:
+        """The loader transform (PIL image in) for a step with these stage values."""
+        raise NotImplementedError
+
+    def loss(self, model: torch.nn.Module, images: torch.Tensor, targets: torch.Tensor, keys: torch.Tensor,
+             step: int) -> torch.Tensor:
+        """The loss of a batch (called under autocast); ``model`` is the DDP / compiled wrapper."""
+        raise NotImplementedError
+
+    def after_update(self) -> None:
+        """After every optimizer step (e.g. EMA)."""
+
+    def end_of_record(self, record: dict, logger: RunLogger, log_images: bool) -> dict:
+        """At the end of every real epoch: returns what to add to the record (e.g. evaluation)."""
+        return {}
+
+    def finish(self, logger: RunLogger) -> None:
+        """After the last step, on the main rank (e.g. export the encoder)."""
+
+    def state_dict(self) -> dict:
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore ``state_dict()`` from a checkpoint."""
+
+
+def _resume_state(cfg, schedule: Schedule) -> dict | None:
+    path = resume_path(cfg.run.resume, cfg.run.output_dir)
+    if path is None:
+        return None
+    try:
+        state = load_checkpoint(path)
+    except CheckpointError as err:
+        numbered = sorted(Path(path).parent.glob("checkpoint-[0-9]*.pth"))
+        hint = (f"numbered checkpoints in {path.parent}: {', '.join(p.name for p in numbered)}; resume from one with "
+                f"--set run.resume=<path>" if numbered else "no numbered checkpoint exists to resume from instead")
+        raise CheckpointError(f"{err}\n{hint} (the damaged file is left as it is until a good one replaces it)") \
+            from err
+    check_same_schedule(state, schedule, path)
+    if "step" not in state:
+        raise CheckpointError(f"{path} holds no step count: it was not written by this training loop")
+    state["path"] = str(path)
+    return state
+
+
+def train(task: Task, cfg, info: DistInfo, schedule: Schedule, train_set, logger: RunLogger,
+          report: str = "") -> dict:
+    """Run (or resume) ``task`` over ``schedule`` on ``train_set``; returns the last record.
+
+    ``cfg`` is the trainer's config: ``run``, ``optim`` (batch_size, accum_iter, blr, warmup_epochs, min_lr,
+    clip_grad), ``data.num_workers`` and ``schedule.low_frequency`` are read here.
+    """
+    device, optim, model, optimizer = info.device, cfg.optim, task.model, task.optimizer
+    plan = StepPlan(schedule, len(train_set), optim.batch_size, info.world_size)
+    amp_dtype = resolve_amp(cfg.run.amp, device, print if info.is_main else None)
+    scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
+    warmup = schedule.warmup if schedule.warmup is not None else optim.warmup_epochs
+
+    start_step = 0
+    state = _resume_state(cfg, schedule)
+    if state is not None:
+        restore_training_state(state, model, optimizer, scaler)
+        task.load_state_dict(state.get("task", {}))
+        start_step = state["step"]
+        if info.is_main:
+            print(f"resumed from {state['path']} at step {start_step} of {plan.total_steps} (epoch "
+                  f"{plan.epoch_at(start_step):.2f}, stage {plan.stage_at(min(start_step, plan.total_steps - 1)).index})"
+                  if start_step < plan.total_steps else f"{state['path']} already finished all {plan.total_steps} steps")
+    if info.is_main:
+        print(schedule.table())
+        print(plan.table())
+        print(f"lr: warm-up {warmup:g} {'budget ' if schedule.progress_by == 'computation' else ''}epochs, "
+              f"then cosine, over training progress measured in {schedule.progress_by}")
+        if report:
+            print(report)
+        (logger.dir / "config.yaml").write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
+
+    train_model = model
+    if info.distributed:
+        train_model = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    if cfg.run.compile:
+        train_model = torch.compile(train_model, dynamic=False)  # one graph per stage size
+
+    samples = CurriculumSamples(train_set, cfg.run.seed, plan, task.transform)
+    loader = make_train_loader(samples, info, cfg.run.seed, cfg.data.num_workers, start_step)
+    ends = plan.epoch_end_steps()
+    params = [p for group in optimizer.param_groups for p in group["params"]]
+    accum = optim.accum_iter
+    replay, replay_stage = None, -1
+    record: dict = {}
+    totals = _Totals(device)
+    bar = logger.bar(plan.total_steps, "train", initial=start_step)
+    model.train()
+    optimizer.zero_grad(set_to_none=True)
+    for step, (images, targets, keys, skipped) in zip(range(start_step, plan.total_steps), loader):
+        stage = plan.stage_at(step)
+        loaded = images.shape[0]
+        if stage.replay > 1:
+            if stage.index != replay_stage:
+                generator = torch.Generator().manual_seed(cfg.run.seed * 7919 + stage.index)
+                replay, replay_stage = ReplayBuffer(stage.replay, stage.buffer_batches, generator=generator), stage.index
+            images, targets, keys = replay.mix((images, targets, keys))
+        images = images.to(device, non_blocking=True)
+        targets, keys = targets.to(device, non_blocking=True), keys.to(device, non_blocking=True)
+        if images.shape[-1] != stage.size:
+            images = low_frequency_crop(images, stage.size)
+        global_batch = stage.batch * info.world_size * accum
+        lr = curriculum_lr(schedule, plan.progress(step), scaled_lr(optim.blr, global_batch) * stage.lr_scale,
+                           warmup, optim.min_lr)
+        set_lr(optimizer, lr)
+        update = (step + 1 - stage.first_step) % accum == 0 or step + 1 == stage.end_step
+        with train_model.no_sync() if info.distributed and not update else contextlib.nullcontext():
+            with torch.autocast(device.type, dtype=amp_dtype or torch.bfloat16, enabled=amp_dtype is not None):
+                loss = task.loss(train_model, images, targets, keys, step)
+            scaler.scale(loss / accum).backward()
+        if update:
+            scaler.unscale_(optimizer)
+            totals.grad_norm = torch.nn.utils.clip_grad_norm_(params, optim.clip_grad or math.inf)
+            scaler.step(optimizer)
+            scaler.update()
+            optimizer.zero_grad(set_to_none=True)
+            task.after_update()
+        totals.add(loss.detach(), images.shape[0], loaded, int(skipped.sum()))
+        bar.update()
+        end = step + 1
+        if step % LOG_EVERY == 0 or end in ends:
+            totals.check_finite(step)
+            bar.set_description(f"stage {stage.index} B={stage.size}")
+            bar.set_postfix(loss=f"{float(loss.detach()):.4f}", lr=f"{lr:.2e}")
+            if info.is_main:
+                logger.scalars({"train/loss": float(loss.detach()), "train/lr": lr, "train/grad_norm": float(totals.grad_norm),
+                                "train/epoch": plan.epoch_at(end), "curriculum/size": stage.size,
+                                "curriculum/stage": stage.index, "curriculum/batch_size": images.shape[0],
+                                "curriculum/progress": plan.progress(end), **totals.speed(info)}, step)
+        if end not in ends:
+            continue
+        epoch = ends.index(end)
+        record = {"epoch": epoch, "epochs_done": round(plan.epoch_at(end), 4), "step": end, "stage": stage.index,
+                  "size": stage.size, "batch": stage.batch, "global_batch": global_batch,
+                  "magnitude": round(plan.values(step).magnitude, 3), **totals.close(info), "lr": lr}
+        last = end == plan.total_steps
+        images_due = bool(cfg.run.log_images_every) and (epoch % cfg.run.log_images_every == 0 or last)
+        record.update(task.end_of_record(record, logger, images_due and info.is_main))
+        logger.epoch(record)
+        if info.is_main:
+            _save(cfg, task, optimizer, scaler, schedule, epoch, end, last, logger.dir)
+    bar.close()
+    if info.is_main and start_step < plan.total_steps:
+        task.finish(logger)
+    return record
+
+
+class _Totals:
+    """Sums over a record, kept on the device (no host sync per step)."""
+
+    def __init__(self, device: torch.device):
+        self.device = device
+        self.grad_norm = torch.zeros((), device=device)
+        self._reset()
+
+    def _reset(self) -> None:
+        self.loss, self.steps, self.images, self.loaded, self.skipped = torch.zeros((), device=self.device), 0, 0, 0, 0
+        self.started = time.perf_counter()
+
+    def add(self, loss: torch.Tensor, images: int, loaded: int, skipped: int) -> None:
+        self.loss += loss.float()
+        self.steps += 1
+        self.images += images
+        self.loaded += loaded
+        self.skipped += skipped
+
+    def check_finite(self, step: int) -> None:
+        if not math.isfinite(float(self.loss)):
+            raise FloatingPointError(f"the loss became non-finite by step {step}; stopping (checkpoint-last.pth "
+                                     f"holds the last finished epoch)")
+
+    def speed(self, info: DistInfo) -> dict:
+        elapsed = max(time.perf_counter() - self.started, 1e-9)
+        memory = torch.cuda.max_memory_allocated(self.device) / 2 ** 20 if self.device.type == "cuda" else 0.0
+        return {"perf/images_per_s": self.images * info.world_size / elapsed,
+                "perf/step_time_ms": 1000 * elapsed / max(self.steps, 1), "perf/max_memory_mb": memory}
+
+    def close(self, info: DistInfo) -> dict:
+        elapsed = time.perf_counter() - self.started
+        out = {"loss": all_reduce_mean(float(self.loss) / self.steps, info),
+               "images_per_s": self.images * info.world_size / elapsed, "epoch_time_s": elapsed,
+               "trained_images": self.images * info.world_size, "loaded_images": self.loaded * info.world_size,
+               "grad_norm": float(self.grad_norm),
+               "skipped_images": int(round(all_reduce_mean(self.skipped, info) * info.world_size))}
+        self._reset()
+        return out
+
+
+def _save(cfg, task: Task, optimizer, scaler, schedule: Schedule, epoch: int, step: int, last: bool,
+          out: Path) -> None:
+    state = {"model": task.model.state_dict(), "optimizer": optimizer.state_dict(), "scaler": scaler.state_dict(),
+             "epoch": epoch, "step": step, "schedule": schedule.to_dict(), "config": to_dict(cfg),
+             "rng": rng_state(), "task": task.state_dict()}
+    path = save_atomic(state, out / "checkpoint-last.pth")
+    if last or (cfg.run.save_every and (epoch + 1) % cfg.run.save_every == 0):
+        save_atomic(state, path.with_name(f"checkpoint-{epoch:04d}.pth"))
