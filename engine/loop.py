@@ -154,8 +154,9 @@ def train(task: Task, cfg, info: DistInfo, schedule: Schedule, train_set, logger
         if images.shape[-1] != stage.size:
             images = low_frequency_crop(images, stage.size)
         global_batch = stage.batch * info.world_size * accum
-        lr = curriculum_lr(schedule, plan.progress(step), scaled_lr(optim.blr, global_batch) * stage.lr_scale,
-                           warmup, optim.min_lr)
+        update_start = step - (step - stage.first_step) % accum  # the lr of an update is that of its first micro-step
+        lr = curriculum_lr(schedule, plan.progress(update_start),
+                           scaled_lr(optim.blr, global_batch) * stage.lr_scale, warmup, optim.min_lr)
         set_lr(optimizer, lr)
         update = (step + 1 - stage.first_step) % accum == 0 or step + 1 == stage.end_step
         with train_model.no_sync() if info.distributed and not update else contextlib.nullcontext():

@@ -50,10 +50,11 @@ def resample_pos_embed(pos_embed: torch.Tensor, grid: tuple[int, int], num_prefi
     return out.to(pos_embed.dtype)
 
 
-def fixed_sincos_pos_embed(grid: tuple[int, int], dim: int) -> torch.Tensor:
-    """``[1, 1 + h*w, dim]``: MAE's fixed 2-D sin-cos table (He et al. 2022, Sec. 3) behind a zero class slot."""
-    table = build_sincos2d_pos_embed(list(grid), dim=dim)
-    return torch.cat([torch.zeros(1, dim), table])[None]
+def fixed_sincos_pos_embed(grid: tuple[int, int], dim: int, device=None) -> torch.Tensor:
+    """``[1, 1 + h*w, dim]``: MAE's fixed 2-D sin-cos table (He et al. 2022, Sec. 3; timm's
+    ``build_sincos2d_pos_embed``) behind a zero class slot. The one sin-cos helper of the suite."""
+    table = build_sincos2d_pos_embed(list(grid), dim=dim, device=device)
+    return torch.cat([torch.zeros(1, dim, device=table.device, dtype=table.dtype), table])[None]
 
 
 def _matches(key: str, patterns: Iterable[str]) -> bool:

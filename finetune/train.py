@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import timm
 import torch
-from timm.data import Mixup
+from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD, Mixup
 from timm.loss import LabelSmoothingCrossEntropy, SoftTargetCrossEntropy
 from timm.optim import create_optimizer_v2
 from timm.utils import ModelEmaV3, accuracy
@@ -80,6 +80,7 @@ class FinetuneTask(Task):
         val_set.transform = eval_transform(a, final_size)
         self.val_loader = make_eval_loader(val_set, cfg.optim.batch_size, info, cfg.data.num_workers)
         self.best = 0.0
+        self._last_images: torch.Tensor | None = None
 
     def transform(self, values: StageValues):
         return train_transform(self.cfg.aug, self.final_size, values.magnitude, values.size,
@@ -88,6 +89,7 @@ class FinetuneTask(Task):
     def loss(self, model, images, targets, keys, step):
         if self.mixup is not None:
             images, targets = self.mixup(images, targets)
+        self._last_images = images
         return self.criterion(model(images), targets)
 
     def after_update(self) -> None:
@@ -95,6 +97,10 @@ class FinetuneTask(Task):
             self.ema.update(self.model)
 
     def end_of_record(self, record: dict, logger: RunLogger, log_images: bool) -> dict:
+        if log_images and self._last_images is not None:  # what the model trains on: augmented, mixed, cropped
+            mean, std = (torch.tensor(v, device=self._last_images.device).view(1, 3, 1, 1)
+                         for v in (IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD))
+            logger.images("images/train_input", self._last_images[:8].float() * std + mean, record["epoch"])
         evaluated = self.ema.module if self.ema is not None else self.model
         result = evaluate(evaluated, self.val_loader, self.info)
         self.model.train()

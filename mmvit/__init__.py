@@ -3,7 +3,6 @@
 and refer to its modules as ``mmvit.ViT``, ``mmvit.SimpleFeaturePyramid``, ``mmvit.LN2d``,
 ``mmvit.LayerDecayOptimWrapperConstructor``; one registration serves mmdet and mmseg.
 """
-from . import checkpoint_compat  # noqa: F401  (mmengine checkpoints under torch.load(weights_only=True))
 from .backbone import ViT
 from .layer_decay import LayerDecayOptimWrapperConstructor
 from .pyramid import SimpleFeaturePyramid

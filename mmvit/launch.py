@@ -15,6 +15,8 @@ import torch.distributed as dist
 from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
+from .checkpoint_compat import weights_only_checkpoints
+
 __all__ = ["main"]
 
 
@@ -65,8 +67,9 @@ def main(mode: str, task: str, argv=None) -> dict | None:
     """Run ``mode`` (``train`` or ``test``); ``test`` returns the metrics (training logs them per validation)."""
     args = _parser(mode, task).parse_args(argv)
     os.environ.setdefault("LOCAL_RANK", str(args.local_rank))
-    runner = Runner.from_cfg(build_config(args, mode))
-    if mode == "train":
-        runner.train()
-        return None
-    return runner.test()
+    with weights_only_checkpoints():
+        runner = Runner.from_cfg(build_config(args, mode))
+        if mode == "train":
+            runner.train()
+            return None
+        return runner.test()

@@ -20,14 +20,13 @@ from functools import partial
 import torch
 import torch.nn as nn
 from timm.layers import PatchEmbed
-from timm.layers.pos_embed_sincos import build_sincos2d_pos_embed
 from timm.models.vision_transformer import Block
 
 from curriculum import ViTCost
 from engine.weights import fixed_sincos_pos_embed
 
 __all__ = ["MaskedAutoencoderViT", "MAE_PRESETS", "build_mae", "masking_noise", "patchify", "unpatchify",
-           "encoder_state_dict", "sincos_pos_embed"]
+           "encoder_state_dict", "mae_cost"]
 
 
 @dataclass(frozen=True)
@@ -52,9 +51,10 @@ MAE_PRESETS: dict[str, MAEArch] = {
 }
 
 
-def sincos_pos_embed(grid: int, dim: int, device=None) -> torch.Tensor:
-    """Fixed 2-D sin-cos table ``[grid*grid, dim]`` for a square patch grid."""
-    return build_sincos2d_pos_embed([grid, grid], dim=dim, device=device)
+def mae_cost(arch: MAEArch, mask_ratio: float = 0.75, in_chans: int = 3) -> ViTCost:
+    """The cost model of an MAE architecture: the one record (``MAEArch``) produces it."""
+    return ViTCost(arch.depth, arch.embed_dim, arch.patch_size, arch.mlp_ratio, in_chans=in_chans,
+                   mask_ratio=mask_ratio, decoder_depth=arch.decoder_depth, decoder_dim=arch.decoder_embed_dim)
 
 
 def masking_noise(keys: torch.Tensor, length: int) -> torch.Tensor:
@@ -139,9 +139,7 @@ class MaskedAutoencoderViT(nn.Module):
 
     def cost_model(self) -> ViTCost:
         """Forward multiply-accumulates of this MAE per input size (``curriculum.cost``)."""
-        a = self.arch
-        return ViTCost(a.depth, a.embed_dim, a.patch_size, a.mlp_ratio, in_chans=self.in_chans,
-                       mask_ratio=self.mask_ratio, decoder_depth=a.decoder_depth, decoder_dim=a.decoder_embed_dim)
+        return mae_cost(self.arch, self.mask_ratio, self.in_chans)
 
     def no_weight_decay(self) -> set[str]:
         return {"cls_token", "mask_token"}
@@ -161,7 +159,7 @@ class MaskedAutoencoderViT(nn.Module):
     def forward_encoder(self, images: torch.Tensor, noise: torch.Tensor):
         grid = self.grid(images.shape[-1])
         x = self.patch_embed(images)
-        x = x + sincos_pos_embed(grid, x.shape[-1], x.device).to(x.dtype)
+        x = x + fixed_sincos_pos_embed((grid, grid), x.shape[-1], x.device)[0, 1:].to(x.dtype)
         x, mask, restore = self.random_masking(x, noise)
         x = torch.cat([self.cls_token.expand(x.shape[0], -1, -1), x], dim=1)  # cls position embedding is zero
         for block in self.blocks:
@@ -175,7 +173,7 @@ class MaskedAutoencoderViT(nn.Module):
         patches = torch.cat([x[:, 1:], masked], dim=1)
         patches = torch.gather(patches, 1, restore[..., None].expand(-1, -1, x.shape[-1]))
         grid = int(round(length ** 0.5))
-        patches = patches + sincos_pos_embed(grid, x.shape[-1], x.device).to(x.dtype)
+        patches = patches + fixed_sincos_pos_embed((grid, grid), x.shape[-1], x.device)[0, 1:].to(x.dtype)
         x = torch.cat([x[:, :1], patches], dim=1)
         for block in self.decoder_blocks:
             x = block(x)

@@ -53,12 +53,12 @@ def test_show_schedule_file_and_plot(tmp_path, capsys):
     (["show", "efficienttrain++", "--family", "convnext", "--replay"], "no replay-buffer script for family"),
 ])
 def test_errors_exit_with_message(capsys, argv, message):
-    with pytest.raises(SystemExit) as exit_info:
+    with pytest.raises(SystemExit, match="2") as exit_info:
         main(argv)
     assert exit_info.value.code == 2 and message in capsys.readouterr().err
 
 
 def test_unknown_family_is_refused(capsys):
-    with pytest.raises(SystemExit) as exit_info:
+    with pytest.raises(SystemExit, match="2") as exit_info:
         main(["show", "efficienttrain++", "--family", "vgg"])
     assert exit_info.value.code == 2 and "invalid choice: 'vgg'" in capsys.readouterr().err

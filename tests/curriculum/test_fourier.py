@@ -108,3 +108,18 @@ def test_per_image_transform_on_pil_and_tensor():
     torch.testing.assert_close(LowFrequencyCrop(12)(tensor), torch.from_numpy(reference).permute(2, 0, 1))
     with pytest.raises(TypeError, match="PIL image"):
         LowFrequencyCrop(8)(np.zeros((16, 16, 3)))
+
+
+@pytest.mark.parametrize("size", [5, 7])
+def test_the_crop_is_linear_and_its_adjoint_is_fourier_upsampling(size):
+    """<crop(x), y> = <x, crop*(y)> with crop* = (b^2 / HW) x Fourier up-sampling (scipy.signal.resample), odd b."""
+    import scipy.signal
+    torch.manual_seed(0)
+    x, z = torch.randn(2, 3, 12, 10, dtype=torch.float64), torch.randn(2, 3, 12, 10, dtype=torch.float64)
+    torch.testing.assert_close(low_frequency_crop(2 * x - 3 * z, size),
+                               2 * low_frequency_crop(x, size) - 3 * low_frequency_crop(z, size))
+    y = torch.randn(2, 3, size, size, dtype=torch.float64)
+    x.requires_grad_(True)
+    (adjoint,) = torch.autograd.grad(low_frequency_crop(x, size), x, grad_outputs=y)
+    upsampled = scipy.signal.resample(scipy.signal.resample(y.numpy(), 12, axis=-2), 10, axis=-1)
+    torch.testing.assert_close(adjoint, torch.from_numpy(upsampled) * size * size / (12 * 10))

@@ -1,4 +1,8 @@
 """Every detection config builds its model from the inherited mmdet bases with our backbone, neck and optimiser."""
+from tests.conftest import require_openmmlab
+
+require_openmmlab("mmdet")  # before anything imports mmengine / mmvit
+
 from pathlib import Path
 
 import pytest

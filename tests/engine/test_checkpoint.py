@@ -46,9 +46,9 @@ def test_disallowed_and_corrupt_files_raise(tmp_path):
     with pytest.raises(CheckpointError, match="cannot load checkpoint"):
         load_checkpoint(path)
     (tmp_path / "junk.pth").write_bytes(b"not a checkpoint")
-    with pytest.raises(CheckpointError):
+    with pytest.raises(CheckpointError, match="cannot load checkpoint .*junk.pth"):
         load_checkpoint(tmp_path / "junk.pth")
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(FileNotFoundError, match="checkpoint not found"):
         load_checkpoint(tmp_path / "missing.pth")
 
 

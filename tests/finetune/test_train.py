@@ -50,7 +50,7 @@ def test_pretrained_mae_encoder_loads_and_another_schedule_is_refused(tmp_path):
     model = build_model(cfg, 10, 64)
     torch.testing.assert_close(model.blocks[0].mlp.fc1.weight, mae.blocks[0].mlp.fc1.weight)
     finetune(load_config(FinetuneConfig, DEMO_CONFIG, overrides + ["schedule.epochs=3"]))
-    with pytest.raises(RuntimeError):  # a finished 3-epoch run cannot silently grow into a 5-epoch one
+    with pytest.raises(RuntimeError, match="different schedule"):  # a finished 3-epoch run cannot grow silently
         finetune(load_config(FinetuneConfig, DEMO_CONFIG, overrides + ["schedule.epochs=5"]))
 
 
@@ -125,7 +125,8 @@ def test_efficienttrain_pp_replay_is_honoured(tmp_path, capsys):
     every stage gets steps, and the budget-scaled drop path is taken from the family."""
     overrides = ["run.progress=false", "data.num_workers=0", "data.synthetic_length=128", "optim.batch_size=16",
                  "schedule.preset=efficienttrain++", "schedule.family=deit_small", "schedule.replay=true",
-                 "schedule.epochs=2", "model.drop_path=null", f"run.output_dir={tmp_path}"]
+                 "schedule.epochs=2", "model.drop_path=null", "schedule.low_frequency=resize",
+                 f"run.output_dir={tmp_path}"]
     finetune(load_config(FinetuneConfig, DEMO_CONFIG, overrides))
     got = records(tmp_path)
     trained, loaded = sum(r["trained_images"] for r in got), sum(r["loaded_images"] for r in got)
@@ -142,3 +143,83 @@ def test_option_that_cannot_be_honoured_is_refused(tmp_path):
         finetune(load_config(FinetuneConfig, DEMO_CONFIG, base + ["model.drop_path=null"]))
     with pytest.raises(ValueError, match="efficienttrain\\+\\+ options"):
         finetune(load_config(FinetuneConfig, DEMO_CONFIG, base + ["schedule.replay=true"]))
+
+
+def demo(tmp_path, *extra):
+    return load_config(FinetuneConfig, DEMO_CONFIG, ["run.progress=false", "data.num_workers=0",
+                                                     "data.synthetic_length=64", f"run.output_dir={tmp_path}",
+                                                     *extra])
+
+
+def test_ema_is_checkpointed_and_resumes_exactly(tmp_path):
+    finetune(demo(tmp_path / "a", "optim.ema_decay=0.9", "run.save_every=1", "schedule.epochs=3"))
+    full = torch.load(tmp_path / "a" / "checkpoint-last.pth", weights_only=True)
+    ema, model = full["task"]["ema"], full["model"]
+    assert not torch.allclose(ema["head.weight"], model["head.weight"])  # the EMA is its own set of weights
+    best = torch.load(tmp_path / "a" / "best.pth", weights_only=True)  # evaluation and best.pth use the EMA
+    assert best["epoch"] != 2 or torch.equal(best["model"]["head.weight"], ema["head.weight"])
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "checkpoint-last.pth").write_bytes((tmp_path / "a" / "checkpoint-0001.pth").read_bytes())
+    finetune(demo(tmp_path / "b", "optim.ema_decay=0.9", "run.save_every=1", "schedule.epochs=3"))
+    resumed = torch.load(tmp_path / "b" / "checkpoint-last.pth", weights_only=True)
+    for name, tensor in ema.items():
+        torch.testing.assert_close(resumed["task"]["ema"][name], tensor, rtol=0, atol=0, msg=name)
+
+
+def test_mixup_cutmix_train_on_soft_targets():
+    import numpy as np
+    from engine.distributed import DistInfo
+    from finetune.train import FinetuneTask
+    from engine.data import SyntheticImages
+    cfg = load_config(FinetuneConfig, DEMO_CONFIG, ["aug.mixup=0.8", "aug.cutmix=1.0", "aug.smoothing=0.1"])
+    task = FinetuneTask(cfg, DistInfo(0, 0, 1, torch.device("cpu")), 10, SyntheticImages(8, 64), 64, 0.0)
+    images, targets = torch.randn(8, 3, 64, 64), torch.arange(8)
+    np.random.seed(0)
+    loss = task.loss(task.model, images.clone(), targets, None, 0)
+    np.random.seed(0)
+    mixed, soft = task.mixup(images.clone(), targets)
+    assert soft.shape == (8, 10) and torch.allclose(soft.sum(1), torch.ones(8))
+    expected = (-soft * torch.log_softmax(task.model(mixed), dim=-1)).sum(-1).mean()
+    torch.testing.assert_close(loss, expected)
+    assert float(soft.max()) < 1.0  # label smoothing and mixing: no one-hot target is left
+
+
+def test_corrupt_images_are_counted_and_a_fully_corrupt_or_empty_set_fails(tiny_imagenet_subset, tmp_path):
+    import shutil
+    from engine.data import CorruptImageError
+    data = tmp_path / "data"
+    shutil.copytree(tiny_imagenet_subset, data, symlinks=True)
+    (next((data / "train").iterdir()) / "broken.JPEG").write_bytes(b"\xff\xd8 not a jpeg")
+    common = ["data.dataset=imagefolder", f"data.path={data}", "data.val_split=train", "data.on_corrupt=skip",
+              "schedule.epochs=1", "schedule.preset=baseline"]
+    finetune(demo(tmp_path / "run", *common))
+    assert records(tmp_path / "run")[0]["skipped_images"] >= 1
+    bad = tmp_path / "bad"
+    for split in ("train", "val"):
+        (bad / split / "a").mkdir(parents=True)
+        for i in range(3):
+            (bad / split / "a" / f"{i}.jpg").write_bytes(b"junk")
+    with pytest.raises(CorruptImageError, match=r"unreadable image .*\.jpg"):
+        finetune(demo(tmp_path / "r2", *common[:1], f"data.path={bad}", "data.on_corrupt=skip", "optim.batch_size=2"))
+    empty = tmp_path / "empty"
+    (empty / "train" / "a").mkdir(parents=True)
+    (empty / "val" / "a").mkdir(parents=True)
+    with pytest.raises(FileNotFoundError, match="Found no valid file"):
+        finetune(demo(tmp_path / "r3", "data.dataset=imagefolder", f"data.path={empty}"))
+
+
+def test_a_dataset_smaller_than_a_stage_is_refused(tmp_path):
+    """16 images, batch 8, one epoch: the 56-px stage (0.2 epochs = 3 images) would get no step."""
+    with pytest.raises(ValueError, match=r"stage 1 \(B=56, epochs 0.6-0.8\) would get no training step"):
+        finetune(demo(tmp_path, "data.synthetic_length=16", "optim.batch_size=8", "schedule.epochs=1"))
+
+
+def test_a_damaged_last_checkpoint_names_the_numbered_ones(tmp_path):
+    from engine.checkpoint import CheckpointError
+    finetune(demo(tmp_path, "run.save_every=1", "schedule.epochs=2"))
+    last = tmp_path / "checkpoint-last.pth"
+    last.write_bytes(last.read_bytes()[:1000])  # truncated, as by a full disk
+    damaged = last.read_bytes()
+    with pytest.raises(CheckpointError, match=r"checkpoint-0000.pth, checkpoint-0001.pth; resume from one"):
+        finetune(demo(tmp_path, "run.save_every=1", "schedule.epochs=2"))
+    assert last.read_bytes() == damaged  # left as it was

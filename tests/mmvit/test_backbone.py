@@ -1,4 +1,8 @@
 """The ViTDet-style backbone: equals timm's ViT on MAE weights, window attention, resampled positions, layer ids."""
+from tests.conftest import require_openmmlab
+
+require_openmmlab("mmcv.ops")  # before anything imports mmengine / mmvit
+
 import pytest
 import timm
 import torch

@@ -1,4 +1,8 @@
 """Converter: every backbone tensor comes from the checkpoint (pos_embed resampled), wrong checkpoints raise."""
+from tests.conftest import require_openmmlab
+
+require_openmmlab("mmcv.ops")  # before anything imports mmengine / mmvit
+
 import subprocess
 import sys
 from pathlib import Path

@@ -1,4 +1,8 @@
 """The layer-decay constructor asks the backbone for depths: lr ratios and weight-decay exemptions."""
+from tests.conftest import require_openmmlab
+
+require_openmmlab("mmcv.ops")  # before anything imports mmengine / mmvit
+
 import pytest
 import torch.nn as nn
 from mmengine.registry import OPTIM_WRAPPER_CONSTRUCTORS

@@ -1,4 +1,8 @@
 """Simple feature pyramid: strides, RetinaNet extras, one map per level."""
+from tests.conftest import require_openmmlab
+
+require_openmmlab("mmcv.ops")  # before anything imports mmengine / mmvit
+
 import torch
 
 from mmvit import SimpleFeaturePyramid

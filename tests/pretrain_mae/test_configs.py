@@ -6,7 +6,7 @@ import pytest
 from curriculum import build_schedule, cost_report
 from engine.config import load_config
 from pretrain_mae.config import PretrainConfig
-from pretrain_mae.model import MAE_PRESETS, build_mae
+from pretrain_mae.model import MAE_PRESETS, mae_cost
 
 CONFIGS = sorted((Path(__file__).resolve().parents[2] / "configs" / "pretrain").glob("*.yaml"))
 
@@ -19,8 +19,7 @@ def test_config_builds(path):
     schedule = build_schedule(cfg.schedule, patch, None, default_family="mae_vit")
     assert all(stage.size % patch == 0 for stage in schedule.stages)
     if "vit_base" in path.stem and "efficienttrain" in path.stem:
-        cost = build_mae("mae_vit_base", cfg.model.mask_ratio, depth=1, decoder_depth=1).cost_model()
-        cost = type(cost)(**{**cost.__dict__, "depth": arch.depth, "decoder_depth": arch.decoder_depth})
+        cost = mae_cost(arch, cfg.model.mask_ratio)
         epochs = int(path.stem.split("_")[3].removesuffix("ep"))
         report = cost_report(schedule, cost, baseline_epochs=epochs)
         # efficienttrain: Table 10's 1.54x; efficienttrain++: a budget of 2/3 of the epochs, the 1.5x protocol

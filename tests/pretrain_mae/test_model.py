@@ -4,7 +4,12 @@ import timm
 import torch
 import torch.nn.functional as F
 
-from pretrain_mae.model import build_mae, encoder_state_dict, masking_noise, patchify, sincos_pos_embed, unpatchify
+from engine.weights import fixed_sincos_pos_embed
+from pretrain_mae.model import build_mae, encoder_state_dict, masking_noise, patchify, unpatchify
+
+
+def sincos_pos_embed(grid, dim):
+    return fixed_sincos_pos_embed((grid, grid), dim)[0, 1:]
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,8 @@
 """Every segmentation config builds its model from the inherited mmseg bases with our backbone and neck."""
+from tests.conftest import require_openmmlab
+
+require_openmmlab("mmseg")  # before anything imports mmengine / mmvit
+
 from pathlib import Path
 
 import pytest

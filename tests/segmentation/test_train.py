@@ -1,4 +1,8 @@
 """UperNet on the shared ADE20K-layout samples from a pretrain_mae checkpoint: trains, evaluates mIoU."""
+from tests.conftest import require_openmmlab
+
+require_openmmlab("mmseg")  # before anything imports mmengine / mmvit
+
 import json
 import subprocess
 import sys

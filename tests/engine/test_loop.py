@@ -1,0 +1,113 @@
+"""The curriculum training loop with a minimal task: accumulation, autocast, clipping, the non-finite check."""
+import math
+from dataclasses import dataclass, field
+
+import pytest
+import torch
+from torchvision import transforms
+
+from curriculum import ScheduleConfig, make_preset
+from engine.config import RunConfig
+from engine.data import SyntheticImages
+from engine.distributed import DistInfo
+from engine.logger import RunLogger
+from engine.loop import Task, train
+
+
+@dataclass
+class Optim:
+    batch_size: int = 16
+    accum_iter: int = 1
+    blr: float = 0.05
+    warmup_epochs: float = 0.0
+    min_lr: float = 0.0
+    clip_grad: float | None = None
+
+
+@dataclass
+class Data:
+    num_workers: int = 0
+
+
+@dataclass
+class Config:
+    run: RunConfig
+    optim: Optim = field(default_factory=Optim)
+    data: Data = field(default_factory=Data)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+
+
+class LinearTask(Task):
+    """A linear classifier on 16x16 images; no randomness anywhere, so runs can be compared exactly."""
+
+    def __init__(self, sgd: bool = False, nan_at: int | None = None):
+        torch.manual_seed(0)
+        self.model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 16 * 16, 10))
+        params = self.model.parameters()
+        self.optimizer = torch.optim.SGD(params, lr=0.0) if sgd else torch.optim.AdamW(params, lr=0.0)
+        self.nan_at, self.dtypes = nan_at, set()
+
+    def transform(self, values):
+        return transforms.Compose([transforms.Resize((16, 16)), transforms.ToTensor()])
+
+    def loss(self, model, images, targets, keys, step):
+        logits = model(images)
+        self.dtypes.add(logits.dtype)
+        loss = torch.nn.functional.cross_entropy(logits.float(), targets)
+        return loss * float("nan") if step == self.nan_at else loss
+
+
+CPU = DistInfo(0, 0, 1, torch.device("cpu"))
+
+
+def run(tmp_path, task, epochs=2, images=64, **optim):
+    cfg = Config(RunConfig(output_dir=str(tmp_path), resume=None, progress=False, save_every=0,
+                           log_images_every=0), Optim(**optim))
+    schedule = make_preset("baseline", epochs, 16)
+    logger = RunLogger(tmp_path, True, progress=False)
+    try:
+        return train(task, cfg, CPU, schedule, SyntheticImages(images, 16), logger)
+    finally:
+        logger.close()
+
+
+def test_accumulation_equals_the_large_batch(tmp_path):
+    """Batch 8 x accum 2 reads the same 16 samples per update, at the same lr, as batch 16."""
+    large, accumulated = LinearTask(), LinearTask()
+    run(tmp_path / "a", large, batch_size=16)
+    record = run(tmp_path / "b", accumulated, batch_size=8, accum_iter=2)
+    assert record["global_batch"] == 16 and record["step"] == 16
+    for a, b in zip(large.model.parameters(), accumulated.model.parameters()):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+    plain = LinearTask()
+    run(tmp_path / "c", plain, batch_size=8)  # without accumulation the run differs: the test can fail
+    assert not torch.allclose(plain.model[1].weight, large.model[1].weight, atol=1e-4)
+
+
+def test_bf16_autocast_on_the_cpu_is_honoured_with_a_notice(tmp_path, capsys):
+    task = LinearTask()
+    cfg = Config(RunConfig(output_dir=str(tmp_path), resume=None, progress=False, amp="bf16"))
+    logger = RunLogger(tmp_path, True, progress=False)
+    record = train(task, cfg, CPU, make_preset("baseline", 1, 16), SyntheticImages(32, 16), logger)
+    logger.close()
+    assert task.dtypes == {torch.bfloat16} and math.isfinite(record["loss"])
+    assert "run.amp=bf16 on the CPU is usually much slower than float32" in capsys.readouterr().out
+    auto = LinearTask()
+    run(tmp_path / "auto", auto, epochs=1, images=32)
+    assert auto.dtypes == {torch.float32}  # auto keeps float32 on the CPU
+
+
+def test_gradient_clipping_bounds_the_update(tmp_path):
+    """SGD, one step: the parameters move by exactly lr x clip when the gradient norm exceeds clip."""
+    task = LinearTask(sgd=True)
+    before = torch.cat([p.detach().clone().flatten() for p in task.model.parameters()])
+    record = run(tmp_path, task, epochs=1, images=16, clip_grad=1e-3)
+    after = torch.cat([p.detach().flatten() for p in task.model.parameters()])
+    lr = 0.05 * 16 / 256
+    assert record["step"] == 1 and record["grad_norm"] > 1e-3  # the logged norm is the one before clipping
+    assert float((after - before).norm()) == pytest.approx(lr * 1e-3, rel=1e-3)
+
+
+def test_a_non_finite_loss_stops_the_run(tmp_path):
+    with pytest.raises(FloatingPointError, match="non-finite by step"):
+        run(tmp_path, LinearTask(nan_at=2), epochs=2)
