@@ -1,106 +1,254 @@
-"""Wall-time speedup of a curriculum over the baseline for MAE pre-training, measured side by side in one run.
+"""Does wall time follow computation? MAE pre-training throughput per curriculum stage, measured side by side.
 
-Both runs train the same model on the same images for the same epochs through the real trainer; the table gives
-images/s per stage, total wall time, the measured speedup, the cost model's computation speedup and their ratio,
-and the share of a training step spent in ``low_frequency_crop``.
+For every input size a schedule uses, on the same model, data and loader code as ``python -m pretrain_mae``
+(``MAETask``, ``CurriculumSamples``, one loader with persistent workers):
 
-    python benchmarks/pretrain_speed.py                          # CPU, micro ViT, generated images (minutes)
-    python benchmarks/pretrain_speed.py --model mae_vit_base --final-size 224 --batch 256 --epochs 10 \
-        --images 25600 --workers 12 --micro 0                    # GPU, ViT-B, bf16
+* loader only: images/s through decode, augmentation, collation, transfer and the device-side normalisation and
+  low-frequency crop, with no model;
+* model only: images/s of forward, backward and optimizer step on batches already on the device;
+* end to end: images/s of the two together, and the share of the step time spent waiting for the loader;
+* crop share: the batched low-frequency crop's share of a model step (``fft`` mode; 0 where the loader does it).
+
+A schedule's wall time is then ``sum over stages of (epochs of the stage) / (end-to-end images/s at its size)``, and
+the measured speedup over the baseline is compared with the cost model's (``curriculum.cost_report``). Measuring
+each size in its steady state, rather than running every schedule to the end, keeps the comparison side by side in
+one process and cheap enough to repeat; the composition is exact for a loop whose stages only differ in size.
+
+    python benchmarks/make_jpeg_folder.py --source PHOTOS --out /tmp/jpegs --images 2000
+    python benchmarks/pretrain_speed.py --data /tmp/jpegs --json benchmarks/results/cpu.json      # CPU, 224 px
+    python benchmarks/pretrain_speed.py --data /data/imagenet --model mae_vit_base --batch 256 --workers 16 \\
+        --json benchmarks/results/gpu.json                                                    # GPU, bf16, ViT-B
 """
 from __future__ import annotations
 
 import argparse
 import json
-import tempfile
+import platform
+import subprocess
+import sys
 import time
-from collections import defaultdict
+from pathlib import Path
 
 import torch
 
-from curriculum import build_schedule, cost_report, low_frequency_crop
-from engine.config import load_config
-from pretrain_mae.config import PretrainConfig
-from pretrain_mae.model import build_mae
-from pretrain_mae.train import pretrain
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-MICRO = ["model.patch_size=8", "model.embed_dim=128", "model.depth=4", "model.num_heads=4",
-         "model.decoder_embed_dim=64", "model.decoder_depth=2", "model.decoder_num_heads=4"]
+from curriculum import Schedule, Stage, StepPlan, build_schedule, cost_report, low_frequency_crop  # noqa: E402
+from engine.config import load_config  # noqa: E402
+from engine.data import CurriculumSamples, make_train_loader  # noqa: E402
+from engine.distributed import DistInfo, resolve_device  # noqa: E402
+from engine.runtime import resolve_amp  # noqa: E402
+from pretrain_mae.config import PretrainConfig  # noqa: E402
+from pretrain_mae.data import build_dataset  # noqa: E402
+from pretrain_mae.train import MAETask  # noqa: E402
 
 
-def crop_ms(batch: int, final: int, size: int, device: torch.device, repeats: int = 10) -> float:
-    images = torch.randn(batch, 3, final, final, device=device)
-    low_frequency_crop(images, size)
+def sync(device: torch.device) -> None:
     if device.type == "cuda":
-        torch.cuda.synchronize()
-    start = time.perf_counter()
-    for _ in range(repeats):
-        low_frequency_crop(images, size)
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    return 1000 * (time.perf_counter() - start) / repeats
+        torch.cuda.synchronize(device)
 
 
-def run(preset: str, args, out: str) -> tuple[list[dict], PretrainConfig]:
-    overrides = [f"model.name={args.model}", "data.path=null", f"data.synthetic_length={args.images}",
-                 f"data.synthetic_size={args.final_size}", f"data.num_workers={args.workers}",
-                 f"optim.batch_size={args.batch}", "optim.warmup_epochs=1", f"schedule.preset={preset}",
-                 f"schedule.epochs={args.epochs}", f"schedule.final_size={args.final_size}",
-                 f"run.output_dir={out}", "run.resume=null", "run.save_every=0", "run.log_images_every=0",
-                 "run.progress=false", f"run.device={args.device}"] + (MICRO if args.micro else [])
-    cfg = load_config(PretrainConfig, None, overrides)
-    pretrain(cfg)
-    with open(f"{out}/metrics.jsonl") as handle:
-        return [json.loads(line) for line in handle], cfg
+class Probe:
+    """The trainer's task, data and loader at one input size."""
+
+    def __init__(self, cfg: PretrainConfig, info: DistInfo, final_size: int, amp):
+        self.cfg, self.info, self.amp = cfg, info, amp
+        self.task = MAETask(cfg, info, final_size)
+        self.model = torch.compile(self.task.model, dynamic=False) if cfg.run.compile else self.task.model
+        for group in self.task.optimizer.param_groups:
+            group["lr"] = 1e-5
+        self.dataset = build_dataset(cfg.data, cfg.run.seed)
+        self.final_size = final_size
+
+    def loader(self, size: int):
+        schedule = Schedule("probe", 1000, (Stage(0.0, 1.0, size),))  # long enough never to end
+        plan = StepPlan(schedule, len(self.dataset), self.cfg.optim.batch_size)
+        samples = CurriculumSamples(self.dataset, self.cfg.run.seed, plan, self.task.transform)
+        return iter(make_train_loader(samples, self.info, self.cfg.run.seed, self.cfg.data.num_workers))
+
+    def prepare(self, batch, size: int):
+        images, targets, keys, _ = batch
+        images = self.task.on_device(images.to(self.info.device, non_blocking=True))
+        if images.shape[-1] != size:
+            images = low_frequency_crop(images, size)
+        return images, targets.to(self.info.device), keys.to(self.info.device)
+
+    def step(self, images, targets, keys, step: int) -> None:
+        with torch.autocast(self.info.device.type, dtype=self.amp or torch.bfloat16, enabled=self.amp is not None):
+            loss = self.task.loss(self.model, images, targets, keys, step)
+        loss.backward()
+        self.task.optimizer.step()
+        self.task.optimizer.zero_grad(set_to_none=True)
+
+    def measure(self, size: int, steps: int, warmup: int) -> dict:
+        device, batch = self.info.device, self.cfg.optim.batch_size
+        it = self.loader(size)  # loader only
+        for _ in range(warmup):
+            self.prepare(next(it), size)
+        sync(device)
+        start = time.perf_counter()
+        for _ in range(steps):
+            self.prepare(next(it), size)
+        sync(device)
+        loader_rate = steps * batch / (time.perf_counter() - start)
+        del it
+
+        images, targets, keys = self.prepare(next(self.loader(size)), size)  # model only
+        for i in range(warmup):
+            self.step(images, targets, keys, i)
+        sync(device)
+        start = time.perf_counter()
+        for i in range(steps):
+            self.step(images, targets, keys, i)
+        sync(device)
+        step_s = (time.perf_counter() - start) / steps
+        full = torch.randint(0, 256, (batch, 3, self.final_size, self.final_size), dtype=torch.uint8, device=device)
+        full = self.task.on_device(full)
+        sync(device)
+        start = time.perf_counter()
+        for _ in range(steps):
+            low_frequency_crop(full, size)
+        sync(device)
+        on_path = size < self.final_size and self.cfg.schedule.low_frequency == "fft"  # the device-side crop
+        crop_s = (time.perf_counter() - start) / steps if on_path else 0.0
+
+        it = self.loader(size)  # end to end
+        for i in range(warmup):
+            self.step(*self.prepare(next(it), size), i)
+        sync(device)
+        waited, start = 0.0, time.perf_counter()
+        for i in range(steps):
+            t = time.perf_counter()
+            loaded = next(it)
+            waited += time.perf_counter() - t
+            self.step(*self.prepare(loaded, size), i)
+        sync(device)
+        total = time.perf_counter() - start
+        return {"size": size, "loader_images_per_s": loader_rate, "model_images_per_s": batch / step_s,
+                "end_to_end_images_per_s": steps * batch / total, "data_wait_share": waited / total,
+                "crop_share": crop_s / step_s}
 
 
-def main() -> None:
+def schedules(args, patch: int) -> dict[str, Schedule]:
+    from curriculum import ScheduleConfig
+    out = {"baseline": build_schedule(ScheduleConfig("baseline", args.epochs, args.final_size), patch, None)}
+    if "efficienttrain" in args.presets:
+        out["efficienttrain"] = build_schedule(ScheduleConfig("efficienttrain", args.epochs, args.final_size),
+                                               patch, None)
+    if "efficienttrain++" in args.presets:  # the 1.5x protocol: a budget of 2/3 of the baseline's epochs
+        out["efficienttrain++"] = build_schedule(ScheduleConfig("efficienttrain++", args.epochs * 2 / 3,
+                                                                args.final_size, family=args.family), patch, None)
+    return out
+
+
+def commit() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                              cwd=Path(__file__).parent, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=None, help="ImageNet-style folder (DIR/train/<class>/*.JPEG); "
+                                                                "default: generated images")
+    parser.add_argument("--json", type=Path, default=None, help="write the results here")
+    parser.add_argument("--plot", type=Path, default=None, help="write a PNG of the per-stage throughputs")
     parser.add_argument("--model", default="mae_vit_tiny")
-    parser.add_argument("--micro", type=int, default=1, help="shrink the model to a micro ViT (CPU)")
-    parser.add_argument("--preset", default="efficienttrain")
-    parser.add_argument("--epochs", type=int, default=5)
-    parser.add_argument("--images", type=int, default=512)
+    parser.add_argument("--final-size", type=int, default=224)
     parser.add_argument("--batch", type=int, default=32)
-    parser.add_argument("--final-size", type=int, default=64)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--steps", type=int, default=10, help="timed steps per measurement")
+    parser.add_argument("--warmup", type=int, default=3, help="untimed steps before each measurement")
+    parser.add_argument("--epochs", type=float, default=300, help="baseline epochs (schedules are compared at it)")
+    parser.add_argument("--presets", nargs="+", default=["efficienttrain", "efficienttrain++"])
+    parser.add_argument("--family", default="mae_vit")
+    parser.add_argument("--low-frequency", default="fft", choices=["fft", "fft-loader", "resize"])
     parser.add_argument("--device", default="auto")
-    args = parser.parse_args()
+    parser.add_argument("--amp", default="auto")
+    parser.add_argument("--compile", action="store_true")
+    args = parser.parse_args(argv)
 
+    overrides = [f"model.name={args.model}", f"data.num_workers={args.workers}", f"optim.batch_size={args.batch}",
+                 f"schedule.final_size={args.final_size}", f"schedule.low_frequency={args.low_frequency}",
+                 f"run.device={args.device}", f"run.amp={args.amp}", f"run.compile={str(args.compile).lower()}"]
+    overrides += [f"data.path={args.data}"] if args.data else ["data.path=null", "data.synthetic_length=512",
+                                                              f"data.synthetic_size={args.final_size}"]
+    cfg = load_config(PretrainConfig, None, overrides)
+    device = resolve_device(args.device)
+    info = DistInfo(0, 0, 1, device)
+    torch.manual_seed(0)
+    probe = Probe(cfg, info, args.final_size, resolve_amp(args.amp, device, None))
+    plans = schedules(args, probe.task.model.arch.patch_size)
+    sizes = sorted({s.size for schedule in plans.values() for s in schedule.stages})
+    stages = {size: probe.measure(size, args.steps, args.warmup) for size in sizes}
+
+    cost = probe.task.model.cost_model()
     results = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        for preset in ("baseline", args.preset):
-            results[preset] = run(preset, args, f"{tmp}/{preset}")
-    device = torch.device("cuda" if args.device != "cpu" and torch.cuda.is_available() else "cpu")
-    cfg = results[args.preset][1]
-    m = cfg.model
-    model = build_mae(m.name, m.mask_ratio, patch_size=m.patch_size, embed_dim=m.embed_dim, depth=m.depth,
-                      num_heads=m.num_heads, decoder_embed_dim=m.decoder_embed_dim, decoder_depth=m.decoder_depth,
-                      decoder_num_heads=m.decoder_num_heads)
-    schedule = build_schedule(cfg.schedule, model.arch.patch_size, None, default_family="mae_vit")
-    computation = cost_report(schedule, model.cost_model(), baseline_epochs=args.epochs).speedup
+    for name, schedule in plans.items():
+        wall = sum((s.end - s.start) * schedule.epochs / stages[s.size]["end_to_end_images_per_s"]
+                   for s in schedule.stages)
+        results[name] = {"wall_per_image_s": wall, "epochs": schedule.epochs, "budget": schedule.budget,
+                         "model_speedup": cost_report(schedule, cost, baseline_epochs=args.epochs).speedup,
+                         "stages": [{"stage": i, "epochs": (s.end - s.start) * schedule.epochs, **stages[s.size]}
+                                    for i, s in enumerate(schedule.stages)]}
+    for result in results.values():
+        result["measured_speedup"] = results["baseline"]["wall_per_image_s"] / result["wall_per_image_s"]
+        result["measured_over_model"] = result["measured_speedup"] / result["model_speedup"]
+    name = "cpu, %d cores (%s)" % (torch.get_num_threads(), platform.processor() or platform.machine())
+    report = {"device": torch.cuda.get_device_name(device) if device.type == "cuda" else name,
+              "model": args.model, "data": str(args.data) if args.data else "generated",
+              "final_size": args.final_size, "batch": args.batch, "workers": args.workers,
+              "amp": str(probe.amp), "low_frequency": args.low_frequency, "commit": commit(),
+              "command": "python benchmarks/pretrain_speed.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+              "sizes": list(stages.values()), "schedules": results}
+    first = next(n for n in results if n != "baseline")
+    report.update(measured_speedup=results[first]["measured_speedup"], model_speedup=results[first]["model_speedup"],
+                  stages=results[first]["stages"], primary_schedule=first)
+    print_report(report)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(report, indent=2))
+    if args.plot:
+        plot(report, args.plot)
+    return report
 
-    print(f"\nMAE pre-training, {args.model}{' (micro)' if args.micro else ''}, {args.images} images x "
-          f"{args.epochs} epochs, batch {args.batch}, device {torch.cuda.get_device_name() if device.type == 'cuda' else 'cpu'}")
-    print(f"{'run':<16} {'stage':>5} {'B':>4} {'images/s':>9} {'wall s':>8} {'crop share':>10}")
-    walls = {}
-    for preset, (records, _) in results.items():
-        by_stage = defaultdict(lambda: [0.0, 0, 0])
-        for r in records:
-            entry = by_stage[(r["stage"], r["size"])]
-            entry[0] += r["epoch_time_s"]
-            entry[1] += r["images_per_s"] * r["epoch_time_s"]
-            entry[2] += 1
-        for (stage, size), (wall, images, epochs) in sorted(by_stage.items()):
-            steps = images / args.batch
-            share = crop_ms(args.batch, args.final_size, size, device) / (1000 * wall / steps) if size < \
-                args.final_size else 0.0
-            print(f"{preset:<16} {stage:>5} {size:>4} {images / wall:>9.1f} {wall:>8.2f} {share:>9.1%}")
-        walls[preset] = sum(r["epoch_time_s"] for r in records)
-    measured = walls["baseline"] / walls[args.preset]
-    print(f"\nwall time: baseline {walls['baseline']:.2f} s, {args.preset} {walls[args.preset]:.2f} s")
-    print(f"measured wall-time speedup {measured:.2f}x | cost-model computation speedup {computation:.2f}x | "
-          f"measured / model {measured / computation:.2f}")
+
+def print_report(report: dict) -> None:
+    print(f"\nMAE {report['model']} at {report['final_size']} px, batch {report['batch']}, {report['workers']} "
+          f"workers, {report['device']}, data: {report['data']}, low frequencies: {report['low_frequency']}")
+    print(f"{'B':>5} {'loader img/s':>13} {'model img/s':>12} {'end-to-end':>11} {'data wait':>10} {'crop share':>11}")
+    for s in report["sizes"]:
+        print(f"{s['size']:>5} {s['loader_images_per_s']:>13.1f} {s['model_images_per_s']:>12.1f} "
+              f"{s['end_to_end_images_per_s']:>11.1f} {s['data_wait_share']:>10.1%} {s['crop_share']:>11.1%}")
+    print(f"\n{'schedule':<18} {'measured':>9} {'cost model':>11} {'ratio':>6}")
+    for name, r in report["schedules"].items():
+        print(f"{name:<18} {r['measured_speedup']:>8.2f}x {r['model_speedup']:>10.2f}x {r['measured_over_model']:>6.2f}")
+
+
+def plot(report: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sizes = [s["size"] for s in report["sizes"]]
+    fig, axis = plt.subplots(figsize=(6, 3.5))
+    width = 0.27
+    for k, (key, label) in enumerate((("loader_images_per_s", "loader only"), ("model_images_per_s", "model only"),
+                                      ("end_to_end_images_per_s", "end to end"))):
+        axis.bar([i + (k - 1) * width for i in range(len(sizes))], [s[key] for s in report["sizes"]], width,
+                 label=label)
+    axis.set_xticks(range(len(sizes)), [str(b) for b in sizes])
+    axis.set_xlabel("input size B")
+    axis.set_ylabel("images / s")
+    speedups = ", ".join(f"{n}: {r['measured_speedup']:.2f}x (model {r['model_speedup']:.2f}x)"
+                         for n, r in report["schedules"].items() if n != "baseline")
+    axis.set_title(f"{report['model']}, {report['device']}\n{speedups}", fontsize=8)
+    axis.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
 
 
 if __name__ == "__main__":

@@ -51,6 +51,10 @@ class Task:
         """The loader transform (PIL image in) for a step with these stage values."""
         raise NotImplementedError
 
+    def on_device(self, images: torch.Tensor) -> torch.Tensor:
+        """The batch on the device before the low-frequency crop (e.g. uint8 -> normalised float)."""
+        return images
+
     def loss(self, model: torch.nn.Module, images: torch.Tensor, targets: torch.Tensor, keys: torch.Tensor,
              step: int) -> torch.Tensor:
         """The loss of a batch (called under autocast); ``model`` is the DDP / compiled wrapper."""
@@ -149,7 +153,7 @@ def train(task: Task, cfg, info: DistInfo, schedule: Schedule, train_set, logger
                 generator = torch.Generator().manual_seed(cfg.run.seed * 7919 + stage.index)
                 replay, replay_stage = ReplayBuffer(stage.replay, stage.buffer_batches, generator=generator), stage.index
             images, targets, keys = replay.mix((images, targets, keys))
-        images = images.to(device, non_blocking=True)
+        images = task.on_device(images.to(device, non_blocking=True))
         targets, keys = targets.to(device, non_blocking=True), keys.to(device, non_blocking=True)
         if images.shape[-1] != stage.size:
             images = low_frequency_crop(images, stage.size)

@@ -1,10 +1,19 @@
-"""MAE pre-training data: decode, RandomResizedCrop and flip at the final size (MAE's ``main_pretrain.py``
-transform); the curriculum's low-frequency step follows on the device (``schedule.low_frequency=fft``) or in the
-loader (``fft-loader``, ``resize``; ``engine.transforms``)."""
+"""MAE pre-training data: decode, RandomResizedCrop and flip (MAE's ``main_pretrain.py`` transform), with the
+loader's work following the stage:
+
+* ``fft`` (default): the loader stops at a ``uint8`` tensor of the final size (no float conversion or normalisation
+  on the CPU, a quarter of the bytes to transfer); ``normalize_on_device`` and the batched low-frequency crop run on
+  the device. Normalisation is per-channel affine and the crop is linear and keeps constants, so the order does not
+  change a pixel.
+* ``resize``: RandomResizedCrop straight to ``B`` with Lanczos (one resampling instead of bicubic to the final size
+  then Lanczos to ``B``; no RandAugment sits between them in MAE), ``uint8`` out.
+* ``fft-loader``: the float pipeline with the crop per image in the workers (``engine.transforms``).
+"""
 from __future__ import annotations
 
 from pathlib import Path
 
+import torch
 from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from torchvision import transforms
 
@@ -13,19 +22,38 @@ from engine.transforms import with_low_frequency
 
 from .config import DataConfig
 
-__all__ = ["build_dataset", "train_transform"]
+__all__ = ["build_dataset", "train_transform", "normalize_on_device"]
 
 
 def train_transform(final_size: int, min_scale: float, size: int | None = None,
                     low_frequency: str = "fft") -> transforms.Compose:
-    """The augmentation at ``final_size``, with the loader-side low-frequency step to ``size`` if asked."""
+    """The loader transform of a stage at size ``size`` (see the module docstring for what each mode returns)."""
+    size = size or final_size
+    bicubic, lanczos = transforms.InterpolationMode.BICUBIC, transforms.InterpolationMode.LANCZOS
+    if low_frequency == "resize":
+        return transforms.Compose([
+            transforms.RandomResizedCrop(size, scale=(min_scale, 1.0), interpolation=lanczos if size < final_size
+                                         else bicubic),
+            transforms.RandomHorizontalFlip(), transforms.PILToTensor()])
+    if low_frequency == "fft":
+        return transforms.Compose([
+            transforms.RandomResizedCrop(final_size, scale=(min_scale, 1.0), interpolation=bicubic),
+            transforms.RandomHorizontalFlip(), transforms.PILToTensor()])
     base = transforms.Compose([
-        transforms.RandomResizedCrop(final_size, scale=(min_scale, 1.0),
-                                     interpolation=transforms.InterpolationMode.BICUBIC),
+        transforms.RandomResizedCrop(final_size, scale=(min_scale, 1.0), interpolation=bicubic),
         transforms.RandomHorizontalFlip(),
         transforms.ToTensor(),
         transforms.Normalize(IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD)])
-    return with_low_frequency(base, size or final_size, final_size, low_frequency)
+    return with_low_frequency(base, size, final_size, low_frequency)
+
+
+def normalize_on_device(images: torch.Tensor) -> torch.Tensor:
+    """``uint8`` batches from the loader to normalised float (ImageNet mean / std); float batches pass through."""
+    if images.dtype != torch.uint8:
+        return images
+    mean = torch.tensor(IMAGENET_DEFAULT_MEAN, device=images.device).view(1, 3, 1, 1) * 255
+    std = torch.tensor(IMAGENET_DEFAULT_STD, device=images.device).view(1, 3, 1, 1) * 255
+    return (images.float() - mean) / std
 
 
 def build_dataset(cfg: DataConfig, seed: int):

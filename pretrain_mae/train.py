@@ -22,7 +22,7 @@ from engine.loop import Task, train
 from engine.runtime import seed_everything
 
 from .config import PretrainConfig
-from .data import build_dataset, train_transform
+from .data import build_dataset, normalize_on_device, train_transform
 from .model import MAE_PRESETS, build_mae, encoder_state_dict, masking_noise, patchify, unpatchify
 
 __all__ = ["pretrain", "MAETask", "mask_keys"]
@@ -49,6 +49,9 @@ class MAETask(Task):
 
     def transform(self, values: StageValues):
         return train_transform(self.final_size, self.cfg.data.min_scale, values.size, self.cfg.schedule.low_frequency)
+
+    def on_device(self, images: torch.Tensor) -> torch.Tensor:
+        return normalize_on_device(images)
 
     def loss(self, model, images, targets, keys, step):
         noise = masking_noise(mask_keys(keys, self.cfg.run.seed, step), self.model.grid(images.shape[-1]) ** 2)

@@ -1,0 +1,39 @@
+"""The throughput benchmark's report (structure and its use of the cost model), never its timings."""
+import json
+
+import pytest
+from PIL import Image
+
+from benchmarks.make_jpeg_folder import build
+from benchmarks.pretrain_speed import main
+from curriculum import ScheduleConfig, build_schedule, cost_report
+from pretrain_mae.model import MAE_PRESETS, mae_cost
+from tests.conftest import shared_dataset
+
+
+def test_jpeg_folder_holds_distinct_imagenet_like_photos(tmp_path):
+    paths = build(shared_dataset("coco-mini"), tmp_path, images=12, classes=3)
+    assert len({p.read_bytes() for p in paths}) == 12 and len(list((tmp_path / "train").iterdir())) == 3
+    with Image.open(paths[0]) as image:
+        assert image.format == "JPEG" and image.size == (500, 375)
+
+
+def test_report_structure_and_cost_model(tmp_path):
+    data = tmp_path / "jpegs"
+    build(shared_dataset("coco-mini"), data, images=16, classes=2)
+    out = tmp_path / "report.json"
+    main(["--data", str(data), "--json", str(out), "--final-size", "32", "--batch", "4", "--workers", "0",
+          "--steps", "2", "--warmup", "1", "--epochs", "30", "--plot", str(tmp_path / "p.png")])
+    report = json.loads(out.read_text())
+    for key in ("device", "model", "data", "measured_speedup", "model_speedup", "commit", "command"):
+        assert key in report
+    assert [s["size"] for s in report["sizes"]] == [16, 32]
+    for stage in report["stages"]:
+        for key in ("size", "loader_images_per_s", "model_images_per_s", "end_to_end_images_per_s"):
+            assert stage[key] > 0
+        assert 0 <= stage["data_wait_share"] < 1
+    schedule = build_schedule(ScheduleConfig("efficienttrain", 30, 32), 16, None)
+    expected = cost_report(schedule, mae_cost(MAE_PRESETS["mae_vit_tiny"]), baseline_epochs=30).speedup
+    assert report["model_speedup"] == pytest.approx(expected)
+    assert report["schedules"]["baseline"]["measured_speedup"] == 1.0
+    assert (tmp_path / "p.png").read_bytes()[:4] == b"\x89PNG"
