@@ -40,7 +40,7 @@ def train_losses(work_dir: Path) -> list[float]:
 ])
 def test_trains_from_pretrain_mae_and_reports_coco_ap(pretrained_mae, tmp_path, config, metrics, iters):
     """A few iterations on the same 2 images: the loss must fall (it cannot if the model, the optimiser or the
-    layer-decay groups are broken), and COCO AP is computed and printed; then resume and test."""
+    layer-decay groups are broken), and COCO AP is computed and printed; then (RetinaNet) resume and test."""
     data = shared_dataset("coco-mini")
     options = [f"model.backbone.pretrained={pretrained_mae / 'encoder.pth'}", f"data_root={data}/",
                f"train_dataloader.dataset.data_root={data}/", f"val_dataloader.dataset.data_root={data}/",
@@ -56,6 +56,8 @@ def test_trains_from_pretrain_mae_and_reports_coco_ap(pretrained_mae, tmp_path, 
     scores = last_metrics(tmp_path)
     for metric in metrics:
         assert f"{metric}_mAP_copypaste" in log and f"coco/{metric}_mAP" in scores
+    if metrics != ["bbox"]:
+        return  # resume and test go through the same entry point for every model: RetinaNet checks them
     # the saved checkpoint resumes (mmengine's files load with torch's weights-only unpickler) and evaluates
     log = run("detection.train", config, tmp_path, *options[:-2], f"train_cfg.max_iters={iters + 2}",
               f"train_cfg.val_interval={iters + 2}", extra=["--resume"])
