@@ -78,8 +78,13 @@ class ViT(BaseModule):
     def init_weights(self):
         if self.pretrained is None:
             return super().init_weights()
+        from mmengine.logging import print_log  # noqa: PLC0415
+
         from .convert import load_backbone_weights  # noqa: PLC0415 (convert builds on this module)
-        load_backbone_weights(self, self.pretrained)
+        report = load_backbone_weights(self, self.pretrained)
+        print_log(f"backbone weights from {self.pretrained}: {len(self.state_dict()) - len(report['missing'])} "
+                  f"tensors loaded, pos_embed resampled to the {tuple(self.patch_embed.grid_size)} grid, missing (initialised): "
+                  f"{report['missing']}, unused: {report['unexpected']}", logger="current")
 
     def _pos_embed(self, grid: tuple[int, int]) -> torch.Tensor:
         return resample_pos_embed(self.pos_embed, grid, num_prefix_tokens=1)[:, 1:].reshape(1, grid[0], grid[1], -1)

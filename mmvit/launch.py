@@ -16,6 +16,7 @@ from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
 from .checkpoint_compat import weights_only_checkpoints
+from .dataset_checks import check_classes, point_at
 
 __all__ = ["main"]
 
@@ -33,6 +34,8 @@ def _parser(mode: str, task: str) -> argparse.ArgumentParser:
                             help="force mixed precision (AmpOptimWrapper) on or off; default: as the config says")
     parser.add_argument("--cfg-options", nargs="+", action=DictAction, default={},
                         help="override config entries, e.g. train_cfg.max_iters=100")
+    parser.add_argument("--data-root", help="the dataset folder: moves every dataset root and annotation path of the "
+                                            "config there (--cfg-options data_root=... cannot: mmengine resolved it)")
     parser.add_argument("--launcher", choices=["none", "pytorch", "slurm", "mpi"], default="none")
     parser.add_argument("--local-rank", "--local_rank", type=int, default=0)
     return parser
@@ -41,6 +44,10 @@ def _parser(mode: str, task: str) -> argparse.ArgumentParser:
 def build_config(args: argparse.Namespace, mode: str) -> Config:
     cfg = Config.fromfile(args.config)
     cfg.merge_from_dict(args.cfg_options)
+    if args.data_root:
+        for change in point_at(cfg, args.data_root):
+            print(f"--data-root: {change}")
+    check_classes(cfg)
     cfg.launcher = args.launcher
     cfg.work_dir = args.work_dir or cfg.get("work_dir") or str(Path("work_dirs") / Path(args.config).stem)
     if mode == "train":

@@ -50,7 +50,7 @@ def test_trains_from_pretrain_mae_and_reports_coco_ap(pretrained_mae, tmp_path, 
                "train_dataloader.dataset.indices=2", "val_dataloader.dataset.indices=8",
                "test_dataloader.dataset.indices=8", f"train_cfg.max_iters={iters}", f"train_cfg.val_interval={iters}"]
     log = run("detection.train", config, tmp_path, *options)
-    assert "layer-wise lr decay 0.7" in log
+    assert "layer-wise lr decay 0.7" in log and "backbone weights from" in log and "tensors loaded" in log
     losses = train_losses(tmp_path)
     assert len(losses) >= iters // 2 and losses[-1] < 0.95 * losses[0] and losses[-1] == min(losses), losses
     scores = last_metrics(tmp_path)

@@ -28,7 +28,7 @@ def test_trains_from_pretrain_mae_and_reports_miou(pretrained_mae, tmp_path, con
     done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600)
     log = done.stdout + done.stderr
     assert done.returncode == 0, log[-4000:]
-    assert "layer-wise lr decay 0.65" in log
+    assert "layer-wise lr decay 0.65" in log and "backbone weights from" in log
     (scalars,) = tmp_path.glob("*/vis_data/scalars.json")
     records = [json.loads(line) for line in scalars.read_text().splitlines()]
     final = records[-1]
