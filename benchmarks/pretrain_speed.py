@@ -33,7 +33,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from curriculum import Schedule, Stage, StepPlan, build_schedule, cost_report, low_frequency_crop  # noqa: E402
+from curriculum import (Schedule, ScheduleConfig, Stage, StepPlan, build_schedule, cost_report,  # noqa: E402
+                        low_frequency_crop)
 from engine.config import load_config  # noqa: E402
 from engine.data import CurriculumSamples, make_train_loader  # noqa: E402
 from engine.distributed import DistInfo, resolve_device  # noqa: E402
@@ -130,7 +131,6 @@ class Probe:
 
 
 def schedules(args, patch: int) -> dict[str, Schedule]:
-    from curriculum import ScheduleConfig
     out = {"baseline": build_schedule(ScheduleConfig("baseline", args.epochs, args.final_size), patch, None)}
     if "efficienttrain" in args.presets:
         out["efficienttrain"] = build_schedule(ScheduleConfig("efficienttrain", args.epochs, args.final_size),

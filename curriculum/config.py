@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Callable, Literal
 
-from .presets import make_preset
+from .presets import FamilyName, make_preset
 from .schedule import Schedule
 
 __all__ = ["ScheduleConfig", "build_schedule"]
@@ -26,7 +26,7 @@ class ScheduleConfig:
     final_size: int = 224
     file: str | None = None  # a Schedule YAML/JSON; overrides preset, keeps its own stages (epochs/budget rescaled)
     round_to_patch: bool = True  # round sizes to a multiple of the model's patch size
-    family: str | None = None  # efficienttrain++ stage list: resnet | swin | cswin | deit_small | convnext | mae_vit
+    family: FamilyName | None = None  # efficienttrain++ stage list: resnet | swin | cswin | deit_small | convnext | mae_vit
     replay: bool = False  # efficienttrain++ replay buffer of the family's official wReplay script
     large_batch: float = 1.0  # early-large-batch multiplier below the final size
     warmup: float | None = None  # lr warm-up in budget epochs; None: the schedule's (ET++ family) or optim's own

@@ -103,7 +103,7 @@ def cost_report(schedule: Schedule, flops: Callable[[int], float], baseline_epoc
     per_epoch = tuple(flops(s.size) / reference for s in schedule.stages)
     lengths = [(s.end - s.start) * schedule.epochs for s in schedule.stages]
     work = [n * c for n, c in zip(lengths, per_epoch)]
-    pixels = sum(n * (s.size / size) ** 2 for n, s in zip(lengths, schedule.stages))
+    pixels = schedule.budget * (schedule.final_size / size) ** 2
     total = sum(work)
     if baseline_epochs is None:
         baseline_epochs = schedule.budget if schedule.progress_by == "computation" else schedule.epochs

@@ -39,6 +39,7 @@ are computed from the rounded sizes, so every stage costs exactly ``E/10`` in pi
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from .schedule import Schedule, Stage, round_size as _round
 
@@ -77,7 +78,6 @@ class Family:
     warmup_fraction: float | None = None  # warm-up as a fraction of the budget (deitS)
     warmup_first_stage_epochs: float | None = 20.0  # else: this many loader epochs of the first stage
     drop_path_at_200: float | None = None  # --drop_path d * E / 200
-    lr: float = 4e-3  # at global batch 4096
 
     def warmup(self, budget: float, final_size: int, sizes: list[int]) -> float | None:
         """Warm-up in budget-equivalent epochs (``rp_warmup_epoch`` of the scripts); ``None``: the trainer's own."""
@@ -105,6 +105,9 @@ FAMILIES: dict[str, Family] = {
     "mae_vit": Family((160,) * 6 + (224,) * 4, "none (our choice, see curriculum/presets.py)",
                       warmup_first_stage_epochs=None),
 }
+
+
+FamilyName = Literal[tuple(FAMILIES)]  # validates ``schedule.family`` when a config is loaded
 
 
 def family_of(model_name: str) -> str:
@@ -163,4 +166,6 @@ def make_preset(name: str, epochs: float, final_size: int = 224, round_to: int |
     only_pp = sorted(k for k in ("family", "replay") if k in kwargs)
     if only_pp and name != "efficienttrain++":
         raise ValueError(f"{', '.join(only_pp)}: EfficientTrain++ option(s), not available for preset {name!r}")
+    if "large_batch" in kwargs and name == "baseline":
+        raise ValueError("large_batch multiplies the batch below the final size; preset 'baseline' has no such stage")
     return PRESETS[name](epochs, final_size=final_size, round_to=round_to, **kwargs)

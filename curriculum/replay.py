@@ -33,7 +33,6 @@ class ReplayBuffer:
         self.times, self.capacity, self.split = times, capacity_batches, split
         self.generator = generator or torch.Generator()
         self.chunks: list[Batch] = []
-        self._split_used = split
 
     def __len__(self) -> int:
         """Samples held."""
@@ -42,12 +41,11 @@ class ReplayBuffer:
     def mix(self, batch: Batch) -> Batch:
         if self.times == 1:
             return batch
-        self._split_used = min(self.split, batch[0].shape[0])  # never an empty chunk for small (test) batches
-        pieces = [torch.tensor_split(t, self._split_used) for t in batch]
-        self.chunks.extend(zip(*pieces))
-        excess = len(self.chunks) - self.capacity * self._split_used
+        split = min(self.split, batch[0].shape[0])  # never an empty chunk for small (test) batches
+        self.chunks.extend(zip(*(torch.tensor_split(t, split) for t in batch)))
+        excess = len(self.chunks) - self.capacity * split
         if excess > 0:
             del self.chunks[:excess]
-        draws = torch.randint(0, len(self.chunks), ((self.times - 1) * self._split_used,), generator=self.generator)
+        draws = torch.randint(0, len(self.chunks), ((self.times - 1) * split,), generator=self.generator)
         picked = [self.chunks[i] for i in draws.tolist()]
         return tuple(torch.cat([field, *(chunk[k] for chunk in picked)]) for k, field in enumerate(batch))

@@ -136,7 +136,7 @@ def train(task: Task, cfg, info: DistInfo, schedule: Schedule, train_set, logger
 
     samples = CurriculumSamples(train_set, cfg.run.seed, plan, task.transform)
     loader = make_train_loader(samples, info, cfg.run.seed, cfg.data.num_workers, start_step)
-    ends = plan.epoch_end_steps()
+    record_at = {end: epoch for epoch, end in enumerate(plan.epoch_end_steps())}  # step count -> epoch record
     params = [p for group in optimizer.param_groups for p in group["params"]]
     accum = optim.accum_iter
     replay, replay_stage = None, -1
@@ -177,18 +177,19 @@ def train(task: Task, cfg, info: DistInfo, schedule: Schedule, train_set, logger
         totals.add(loss.detach(), images.shape[0], loaded, int(skipped.sum()))
         bar.update()
         end = step + 1
-        if step % LOG_EVERY == 0 or end in ends:
+        if step % LOG_EVERY == 0 or end in record_at:
             totals.check_finite(step)
+            value = float(loss.detach())
             bar.set_description(f"stage {stage.index} B={stage.size}")
-            bar.set_postfix(loss=f"{float(loss.detach()):.4f}", lr=f"{lr:.2e}")
+            bar.set_postfix(loss=f"{value:.4f}", lr=f"{lr:.2e}")
             if info.is_main:
-                logger.scalars({"train/loss": float(loss.detach()), "train/lr": lr, "train/grad_norm": float(totals.grad_norm),
+                logger.scalars({"train/loss": value, "train/lr": lr, "train/grad_norm": float(totals.grad_norm),
                                 "train/epoch": plan.epoch_at(end), "curriculum/size": stage.size,
                                 "curriculum/stage": stage.index, "curriculum/batch_size": images.shape[0],
                                 "curriculum/progress": plan.progress(end), **totals.speed(info)}, step)
-        if end not in ends:
+        if end not in record_at:
             continue
-        epoch = ends.index(end)
+        epoch = record_at[end]
         record = {"epoch": epoch, "epochs_done": round(plan.epoch_at(end), 4), "step": end, "stage": stage.index,
                   "size": stage.size, "batch": stage.batch, "global_batch": global_batch,
                   "magnitude": round(plan.values(step).magnitude, 3), **totals.close(info), "lr": lr}

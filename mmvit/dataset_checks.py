@@ -23,6 +23,15 @@ class ClassMismatchError(ValueError):
     """The model's heads and the data disagree on the number of classes."""
 
 
+def _items(node, where: str):
+    """``(key, value, path)`` of a config dict's or list's entries."""
+    if isinstance(node, dict):
+        return [(key, value, f"{where}.{key}") for key, value in node.items()]
+    if isinstance(node, list):
+        return [(i, value, f"{where}[{i}]") for i, value in enumerate(node)]
+    return []
+
+
 def point_at(cfg, root: str) -> list[str]:
     """Move every dataset root and every path under the config's ``data_root`` to ``root``; returns the changes."""
     old = cfg.get("data_root")
@@ -33,9 +42,7 @@ def point_at(cfg, root: str) -> list[str]:
         return new.rstrip("/") + "/" + path[len(old):].lstrip("/")
 
     def visit(node, where: str) -> None:
-        items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
-        for key, value in list(items):
-            here = f"{where}.{key}" if isinstance(node, dict) else f"{where}[{key}]"
+        for key, value, here in _items(node, where):
             if key == "data_root" and isinstance(node, dict):
                 node[key] = new if not new.endswith("/") and not str(value).endswith("/") else new.rstrip("/") + "/"
                 changes.append(f"{here}: {value} -> {node[key]}")
@@ -56,9 +63,7 @@ def _head_classes(model) -> dict[str, int]:
     found: dict[str, int] = {}
 
     def visit(node, where: str) -> None:
-        items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
-        for key, value in items:
-            here = f"{where}.{key}" if isinstance(node, dict) else f"{where}[{key}]"
+        for key, value, here in _items(node, where):
             if key == "rpn_head":
                 continue  # class-agnostic proposals
             if key == "num_classes" and isinstance(value, int):
@@ -109,7 +114,8 @@ def check_classes(cfg) -> None:
                     f"reported under the wrong names. Set the heads' num_classes and the dataset's "
                     f"metainfo=dict(classes=(...)) to your classes (README: training on your own classes)")
     for evaluator in EVALUATORS:
-        ann = (cfg.get(evaluator) or {}).get("ann_file") if isinstance(cfg.get(evaluator), dict) else None
+        spec = cfg.get(evaluator)
+        ann = spec.get("ann_file") if isinstance(spec, dict) else None
         if not ann or not str(ann).endswith(".json") or not Path(ann).is_file() or Path(ann).stat().st_size > 2 ** 27:
             continue
         categories = len(json.loads(Path(ann).read_text()).get("categories", []))

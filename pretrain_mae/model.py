@@ -26,7 +26,7 @@ from curriculum import ViTCost
 from engine.weights import fixed_sincos_pos_embed
 
 __all__ = ["MaskedAutoencoderViT", "MAE_PRESETS", "build_mae", "masking_noise", "patchify", "unpatchify",
-           "encoder_state_dict", "mae_cost"]
+           "encoder_state_dict", "mae_arch", "mae_cost"]
 
 
 @dataclass(frozen=True)
@@ -201,15 +201,19 @@ class MaskedAutoencoderViT(nn.Module):
         return self.loss(images, pred, mask), pred, mask
 
 
-def build_mae(name: str, mask_ratio: float = 0.75, norm_pix_loss: bool = True, img_size: int = 224,
-              **overrides) -> MaskedAutoencoderViT:
-    """An MAE from a preset name, with any ``MAEArch`` field overridden (``None`` keeps the preset value);
-    ``img_size`` is the final input size (the stored ``pos_embed`` table)."""
+def mae_arch(name: str, **overrides) -> MAEArch:
+    """The architecture of preset ``name`` with any ``MAEArch`` field overridden (``None`` keeps the preset value)."""
     if name not in MAE_PRESETS:
         raise ValueError(f"unknown MAE model {name!r}; choose one of {sorted(MAE_PRESETS)}")
     fields = {k: v for k, v in overrides.items() if v is not None}
-    arch = MAEArch(**{**MAE_PRESETS[name].__dict__, **fields})
-    return MaskedAutoencoderViT(arch, mask_ratio=mask_ratio, norm_pix_loss=norm_pix_loss, img_size=img_size)
+    return MAEArch(**{**MAE_PRESETS[name].__dict__, **fields})
+
+
+def build_mae(name: str, mask_ratio: float = 0.75, norm_pix_loss: bool = True, img_size: int = 224,
+              **overrides) -> MaskedAutoencoderViT:
+    """An MAE from a preset name (``mae_arch``); ``img_size`` is the final input size (the stored ``pos_embed``)."""
+    return MaskedAutoencoderViT(mae_arch(name, **overrides), mask_ratio=mask_ratio, norm_pix_loss=norm_pix_loss,
+                                img_size=img_size)
 
 
 def encoder_state_dict(model: MaskedAutoencoderViT, img_size: int) -> dict[str, torch.Tensor]:

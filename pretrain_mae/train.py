@@ -23,9 +23,17 @@ from engine.runtime import seed_everything
 
 from .config import PretrainConfig
 from .data import build_dataset, normalize_on_device, train_transform
-from .model import MAE_PRESETS, build_mae, encoder_state_dict, masking_noise, patchify, unpatchify
+from .model import MAEArch, MaskedAutoencoderViT, mae_arch, encoder_state_dict, masking_noise, patchify, unpatchify
 
 __all__ = ["pretrain", "MAETask", "mask_keys"]
+
+
+def arch_of(cfg: PretrainConfig) -> MAEArch:
+    """The architecture the ``model:`` section asks for."""
+    m = cfg.model
+    return mae_arch(m.name, patch_size=m.patch_size, embed_dim=m.embed_dim, depth=m.depth, num_heads=m.num_heads,
+                    decoder_embed_dim=m.decoder_embed_dim, decoder_depth=m.decoder_depth,
+                    decoder_num_heads=m.decoder_num_heads)
 
 
 def mask_keys(keys: torch.Tensor, seed: int, step: int) -> torch.Tensor:
@@ -36,12 +44,9 @@ def mask_keys(keys: torch.Tensor, seed: int, step: int) -> torch.Tensor:
 
 class MAETask(Task):
     def __init__(self, cfg: PretrainConfig, info: DistInfo, final_size: int):
-        m = cfg.model
-        self.cfg, self.device, self.final_size = cfg, info.device, final_size
-        self.model = build_mae(m.name, m.mask_ratio, m.norm_pix_loss, final_size, patch_size=m.patch_size,
-                               embed_dim=m.embed_dim,
-                               depth=m.depth, num_heads=m.num_heads, decoder_embed_dim=m.decoder_embed_dim,
-                               decoder_depth=m.decoder_depth, decoder_num_heads=m.decoder_num_heads).to(info.device)
+        self.cfg, self.final_size = cfg, final_size
+        self.model = MaskedAutoencoderViT(arch_of(cfg), cfg.model.mask_ratio, cfg.model.norm_pix_loss,
+                                          img_size=final_size).to(info.device)
         groups = param_groups_weight_decay(self.model, cfg.optim.weight_decay, self.model.no_weight_decay())
         self.optimizer = torch.optim.AdamW(groups, lr=0.0, betas=tuple(cfg.optim.betas),
                                            fused=info.device.type == "cuda")
@@ -92,10 +97,7 @@ def pretrain(cfg: PretrainConfig) -> dict:
 
 def _pretrain(cfg: PretrainConfig, info: DistInfo) -> dict:
     seed_everything(cfg.run.seed)
-    if cfg.model.name not in MAE_PRESETS:
-        raise ValueError(f"unknown MAE model {cfg.model.name!r}; choose one of {sorted(MAE_PRESETS)}")
-    patch = cfg.model.patch_size or MAE_PRESETS[cfg.model.name].patch_size
-    schedule = build_schedule(cfg.schedule, patch, print if info.is_main else None, default_family="mae_vit")
+    schedule = build_schedule(cfg.schedule, arch_of(cfg).patch_size, print if info.is_main else None, default_family="mae_vit")
     task = MAETask(cfg, info, schedule.final_size)
     for stage in schedule.stages:
         task.model.grid(stage.size)  # every size must fit the patch grid before anything runs

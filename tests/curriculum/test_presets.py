@@ -96,6 +96,8 @@ def test_unknown_preset_family_and_bad_input():
         make_preset("efficienttrain++", 100, family="mae_vit", replay=True)
     with pytest.raises(ValueError, match="EfficientTrain\\+\\+ option"):
         make_preset("efficienttrain", 100, replay=True)
+    with pytest.raises(ValueError, match="large_batch multiplies .* preset 'baseline' has no such stage"):
+        make_preset("baseline", 100, large_batch=2)
     with pytest.raises(ValueError, match="final size"):
         make_preset("baseline", 100, final_size=-1)
     for bad in (0, -200):

@@ -24,6 +24,7 @@ def test_defaults_file_and_overrides(tmp_path):
     ("schedule.preset=efficienttrain+", r"schedule\.preset must be one of \['baseline', 'efficienttrain', "),
     ("schedule.low_frequency=bilinear", r"schedule\.low_frequency must be one of \['fft', 'fft-loader', 'resize'\]"),
     ("data.on_corrupt=ignore", r"data\.on_corrupt must be one of"),
+    ("schedule.family=vgg", r"schedule\.family must be one of \['resnet', 'swin', "),
     ("run.amp=fp8", r"run\.amp must be one of"),
     ("run.device=tpu", r"run\.device must be one of"),
     ("nosuchsection.x=1", "nosuchsection"),
