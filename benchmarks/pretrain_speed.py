@@ -23,8 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -42,6 +40,8 @@ from engine.runtime import resolve_amp  # noqa: E402
 from pretrain_mae.config import PretrainConfig  # noqa: E402
 from pretrain_mae.data import build_dataset  # noqa: E402
 from pretrain_mae.train import MAETask  # noqa: E402
+
+from benchmarks.provenance import commit, device_name  # noqa: E402
 
 
 def sync(device: torch.device) -> None:
@@ -141,14 +141,6 @@ def schedules(args, patch: int) -> dict[str, Schedule]:
     return out
 
 
-def commit() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                              cwd=Path(__file__).parent, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=None, help="ImageNet-style folder (DIR/train/<class>/*.JPEG); "
@@ -196,8 +188,7 @@ def main(argv=None) -> dict:
     for result in results.values():
         result["measured_speedup"] = results["baseline"]["wall_per_image_s"] / result["wall_per_image_s"]
         result["measured_over_model"] = result["measured_speedup"] / result["model_speedup"]
-    name = "cpu, %d cores (%s)" % (torch.get_num_threads(), platform.processor() or platform.machine())
-    report = {"device": torch.cuda.get_device_name(device) if device.type == "cuda" else name,
+    report = {"device": device_name(device),
               "model": args.model, "data": str(args.data) if args.data else "generated",
               "final_size": args.final_size, "batch": args.batch, "workers": args.workers,
               "amp": str(probe.amp), "low_frequency": args.low_frequency, "commit": commit(),

@@ -8,12 +8,14 @@ one continuous stream of epoch permutations, so stage switches need not fall on 
 
 ``StepPlan`` is plain data (picklable into loader workers): ``stage_at(step)``, ``epoch_at(step)`` (real epochs of
 steps, fractional), ``values(step)`` (size and RandAugment magnitude), ``progress(step)`` (the schedule's training
-progress, which the learning rate follows) and ``stream_offset(step)`` (position in the sample stream).
+progress, which the learning rate follows) and ``stream_offset(step)`` (position in the sample stream) and ``computation(step, flops)`` (the cost model's
+computation done, in epochs at the final size).
 """
 from __future__ import annotations
 
 import bisect
 from dataclasses import dataclass
+from typing import Callable
 
 from .schedule import Schedule, StageValues
 
@@ -100,6 +102,17 @@ class StepPlan:
         """Samples (all devices) the loader has read before ``step``."""
         s = self.stage_at(step)
         return self._offsets[s.index] + (step - s.first_step) * s.fresh * self.world_size
+
+    def computation(self, step: int, flops: Callable[[int], float]) -> float:
+        """Computation of the first ``step`` steps in final-size epochs: sum over steps of the images trained times
+        ``flops(B) / flops(final_size)``, over the dataset size (``curriculum.cost_report`` counts the same per
+        stage; here it is exact to the step, replayed samples included)."""
+        reference = flops(self.schedule.final_size)
+        done = 0.0
+        for s in self.stages:
+            steps = min(max(step - s.first_step, 0), s.steps)
+            done += steps * s.batch * self.world_size * flops(s.size) / reference
+        return done / self.dataset_size
 
     def epoch_end_steps(self) -> list[int]:
         """For every real epoch ``e = 1, 2, ...`` (and the fractional end), the step count after which it is done."""

@@ -6,10 +6,12 @@ reaches the data as data, ``engine.data.CurriculumSamples``), the EfficientTrain
 low-frequency crop (``schedule.low_frequency=fft``), the learning rate as a function of the schedule's progress
 (``engine.lr.curriculum_lr``), gradient accumulation with ``no_sync``, autocast and the fp16 grad scaler, gradient
 clipping and its norm, the non-finite check, progress bar and scalars, a record per real epoch with the task's
-evaluation, and atomic checkpoints with resume mid-curriculum (refusing another schedule).
+evaluation, the training wall time (evaluation and checkpoint writing excluded, carried over a resume) and the cost
+model's computation so far (``train_time_s``, ``computation`` in final-size epochs: what a time-to-accuracy curve
+plots), and atomic checkpoints with resume mid-curriculum (refusing another schedule).
 
 A ``Task`` holds ``model`` and ``optimizer`` and says what is specific to it: the loader transform for a stage's
-values, the loss of a batch, and optionally what happens after an optimizer update, at the end of a record, at the
+values, the loss of a batch, the relative cost of an input size, and optionally what happens after an optimizer update, at the end of a record, at the
 end of the run, and what extra state it checkpoints.
 """
 from __future__ import annotations
@@ -60,6 +62,11 @@ class Task:
         """The loss of a batch (called under autocast); ``model`` is the DDP / compiled wrapper."""
         raise NotImplementedError
 
+    def cost(self, size: int) -> float:
+        """Forward cost of one image at input size ``size`` (any unit; only ratios between sizes are used). Default:
+        pixels; a task with a cost model (a ViT, MAE) returns its FLOPs (``curriculum.ViTCost``)."""
+        return float(size * size)
+
     def after_update(self) -> None:
         """After every optimizer step (e.g. EMA)."""
 
@@ -109,12 +116,12 @@ def train(task: Task, cfg, info: DistInfo, schedule: Schedule, train_set, logger
     scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
     warmup = schedule.warmup if schedule.warmup is not None else optim.warmup_epochs
 
-    start_step = 0
+    start_step, train_time = 0, 0.0
     state = _resume_state(cfg, schedule)
     if state is not None:
         restore_training_state(state, model, optimizer, scaler)
         task.load_state_dict(state.get("task", {}))
-        start_step = state["step"]
+        start_step, train_time = state["step"], state.get("train_time_s", 0.0)
         if info.is_main:
             print(f"resumed from {state['path']} at step {start_step} of {plan.total_steps} (epoch "
                   f"{plan.epoch_at(start_step):.2f}, stage {plan.stage_at(min(start_step, plan.total_steps - 1)).index})"
@@ -141,7 +148,7 @@ def train(task: Task, cfg, info: DistInfo, schedule: Schedule, train_set, logger
     accum = optim.accum_iter
     replay, replay_stage = None, -1
     record: dict = {}
-    totals = _Totals(device)
+    totals = _Totals(device, train_time)
     bar = logger.bar(plan.total_steps, "train", initial=start_step)
     model.train()
     optimizer.zero_grad(set_to_none=True)
@@ -192,13 +199,15 @@ def train(task: Task, cfg, info: DistInfo, schedule: Schedule, train_set, logger
         epoch = record_at[end]
         record = {"epoch": epoch, "epochs_done": round(plan.epoch_at(end), 4), "step": end, "stage": stage.index,
                   "size": stage.size, "batch": stage.batch, "global_batch": global_batch,
-                  "magnitude": round(plan.values(step).magnitude, 3), **totals.close(info), "lr": lr}
+                  "magnitude": round(plan.values(step).magnitude, 3), **totals.close(info), "lr": lr,
+                  "computation": round(plan.computation(end, task.cost), 6)}
         last = end == plan.total_steps
         images_due = bool(cfg.run.log_images_every) and (epoch % cfg.run.log_images_every == 0 or last)
         record.update(task.end_of_record(record, logger, images_due and info.is_main))
         logger.epoch(record)
         if info.is_main:
-            _save(cfg, task, optimizer, scaler, schedule, epoch, end, last, logger.dir)
+            _save(cfg, task, optimizer, scaler, schedule, epoch, end, last, logger.dir, record["train_time_s"])
+        totals.restart_clock()  # evaluation and checkpoint writing are not training time
     bar.close()
     if info.is_main and start_step < plan.total_steps:
         task.finish(logger)
@@ -208,13 +217,18 @@ def train(task: Task, cfg, info: DistInfo, schedule: Schedule, train_set, logger
 class _Totals:
     """Sums over a record, kept on the device (no host sync per step)."""
 
-    def __init__(self, device: torch.device):
-        self.device = device
+    def __init__(self, device: torch.device, train_time: float = 0.0):
+        self.device, self.train_time = device, train_time  # training seconds before this record
         self.grad_norm = torch.zeros((), device=device)
         self._reset()
+        self.restart_clock()
 
     def _reset(self) -> None:
         self.loss, self.steps, self.images, self.loaded, self.skipped = torch.zeros((), device=self.device), 0, 0, 0, 0
+
+    def restart_clock(self) -> None:
+        if self.device.type == "cuda":  # the record's time ends when its queued work is done
+            torch.cuda.synchronize(self.device)
         self.started = time.perf_counter()
 
     def add(self, loss: torch.Tensor, images: int, loaded: int, skipped: int) -> None:
@@ -236,9 +250,11 @@ class _Totals:
                 "perf/step_time_ms": 1000 * elapsed / max(self.steps, 1), "perf/max_memory_mb": memory}
 
     def close(self, info: DistInfo) -> dict:
+        loss = all_reduce_mean(float(self.loss) / self.steps, info)  # a host sync: the record's steps are done
         elapsed = time.perf_counter() - self.started
-        out = {"loss": all_reduce_mean(float(self.loss) / self.steps, info),
-               "images_per_s": self.images * info.world_size / elapsed, "epoch_time_s": elapsed,
+        self.train_time += elapsed
+        out = {"loss": loss, "images_per_s": self.images * info.world_size / elapsed, "epoch_time_s": elapsed,
+               "train_time_s": round(self.train_time, 3),
                "trained_images": self.images * info.world_size, "loaded_images": self.loaded * info.world_size,
                "grad_norm": float(self.grad_norm),
                "skipped_images": int(round(all_reduce_mean(self.skipped, info) * info.world_size))}
@@ -247,9 +263,10 @@ class _Totals:
 
 
 def _save(cfg, task: Task, optimizer, scaler, schedule: Schedule, epoch: int, step: int, last: bool,
-          out: Path) -> None:
+          out: Path, train_time: float) -> None:
     state = {"model": task.model.state_dict(), "optimizer": optimizer.state_dict(), "scaler": scaler.state_dict(),
-             "epoch": epoch, "step": step, "schedule": schedule.to_dict(), "config": to_dict(cfg),
+             "epoch": epoch, "step": step, "train_time_s": train_time, "schedule": schedule.to_dict(),
+             "config": to_dict(cfg),
              "rng": rng_state(), "task": task.state_dict()}
     path = save_atomic(state, out / "checkpoint-last.pth")
     if last or (cfg.run.save_every and (epoch + 1) % cfg.run.save_every == 0):

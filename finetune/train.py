@@ -16,7 +16,7 @@ from timm.loss import LabelSmoothingCrossEntropy, SoftTargetCrossEntropy
 from timm.optim import create_optimizer_v2
 from timm.utils import ModelEmaV3, accuracy
 
-from curriculum import FAMILIES, StageValues, build_schedule
+from curriculum import FAMILIES, StageValues, ViTCost, build_schedule
 from curriculum.presets import family_of
 from engine.checkpoint import save_atomic
 from engine.data import SyntheticImages, make_eval_loader
@@ -85,6 +85,15 @@ class FinetuneTask(Task):
     def transform(self, values: StageValues):
         return train_transform(self.cfg.aug, self.final_size, values.magnitude, values.size,
                                self.cfg.schedule.low_frequency)
+
+    def cost(self, size: int) -> float:
+        """FLOPs of a timm ViT (``curriculum.ViTCost``); pixels for other models (convolutions scale with them)."""
+        embed, blocks = getattr(self.model, "patch_embed", None), getattr(self.model, "blocks", None)
+        if embed is None or blocks is None:
+            return super().cost(size)
+        dim = self.model.embed_dim
+        return ViTCost(len(blocks), dim, embed.patch_size[0], blocks[0].mlp.fc1.out_features / dim,
+                       cls_token=getattr(self.model, "cls_token", None) is not None)(size)
 
     def loss(self, model, images, targets, keys, step):
         if self.mixup is not None:

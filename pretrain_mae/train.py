@@ -58,6 +58,9 @@ class MAETask(Task):
     def on_device(self, images: torch.Tensor) -> torch.Tensor:
         return normalize_on_device(images)
 
+    def cost(self, size: int) -> float:
+        return self.model.cost_model()(size)
+
     def loss(self, model, images, targets, keys, step):
         noise = masking_noise(mask_keys(keys, self.cfg.run.seed, step), self.model.grid(images.shape[-1]) ** 2)
         self._last = images, noise
