@@ -1,7 +1,7 @@
 """A schedule in optimisation steps: every stage gets its share of steps, or the schedule is refused."""
 import pytest
 
-from curriculum import Schedule, Stage, StepPlan, make_preset
+from curriculum import Schedule, Stage, StepPlan, ViTCost, cost_report, make_preset
 
 
 def test_steps_follow_each_stage_share():
@@ -44,3 +44,24 @@ def test_progress_and_values_per_step():
         assert plan.progress(stage.first_step) == pytest.approx(stage.index / 10)
         assert plan.values(stage.first_step).size == stage.size
         assert plan.values(stage.end_step - 1).magnitude == pytest.approx(stage.index * 1.0)
+
+
+@pytest.mark.parametrize("preset,family", [("efficienttrain", None), ("efficienttrain++", "deit_small")])
+def test_computation_per_step_adds_up_to_the_cost_model(preset, family):
+    """The loop's running computation, summed step by step, ends where ``cost_report`` puts the whole schedule
+    (the two differ only by the rounding of stages to whole steps) and grows by ``batch x flops(B) / flops(final)``
+    per step."""
+    extra = {"family": family} if family else {}
+    schedule = make_preset(preset, 12, final_size=64, round_to=8, **extra)
+    plan = StepPlan(schedule, dataset_size=1000, batch_size=16)
+    flops = ViTCost(4, 96, 8)
+    report = cost_report(schedule, flops)
+    assert plan.computation(0, flops) == 0
+    assert plan.computation(plan.total_steps, flops) == pytest.approx(
+        report.relative_computation * report.baseline_epochs, rel=0.01)
+    stage = plan.stages[1]
+    step = stage.first_step + 1
+    delta = plan.computation(step + 1, flops) - plan.computation(step, flops)
+    assert delta == pytest.approx(16 * flops(stage.size) / flops(64) / 1000)
+    baseline = StepPlan(make_preset("baseline", 3, final_size=64), dataset_size=1000, batch_size=10)
+    assert baseline.computation(150, flops) == pytest.approx(1.5)  # the baseline: computation = epochs done

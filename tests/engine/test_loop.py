@@ -1,5 +1,7 @@
 """The curriculum training loop with a minimal task: accumulation, autocast, clipping, the non-finite check."""
+import json
 import math
+import time
 from dataclasses import dataclass, field
 
 import pytest
@@ -111,3 +113,39 @@ def test_gradient_clipping_bounds_the_update(tmp_path):
 def test_a_non_finite_loss_stops_the_run(tmp_path):
     with pytest.raises(FloatingPointError, match="non-finite by step"):
         run(tmp_path, LinearTask(nan_at=2), epochs=2)
+
+
+class SlowEvaluationTask(LinearTask):
+    """Evaluation that takes 0.3 s: training wall time must not count it."""
+
+    def end_of_record(self, record, logger, log_images):
+        time.sleep(0.3)
+        return {}
+
+
+def test_records_carry_training_time_without_evaluation_and_the_computation(tmp_path):
+    started = time.perf_counter()
+    run(tmp_path, SlowEvaluationTask(), epochs=3, images=64)
+    elapsed = time.perf_counter() - started
+    records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    times = [r["train_time_s"] for r in records]
+    assert times == sorted(times) and elapsed > 0.9  # three evaluations of 0.3 s ran
+    assert times[-1] < elapsed - 0.85  # ... and none of them is training time
+    assert times[-1] == pytest.approx(sum(r["epoch_time_s"] for r in records), abs=1e-2)
+    assert [r["computation"] for r in records] == [1.0, 2.0, 3.0]  # the baseline: one final-size epoch per epoch
+
+
+def test_training_time_continues_over_a_resume(tmp_path):
+    cfg = Config(RunConfig(output_dir=str(tmp_path), resume=None, progress=False, save_every=0,
+                           log_images_every=0), Optim())
+    logger = RunLogger(tmp_path, True, progress=False)
+    train(LinearTask(), cfg, CPU, make_preset("baseline", 2, 16), SyntheticImages(64, 16), logger)
+    first = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    state = torch.load(tmp_path / "checkpoint-last.pth", weights_only=False)
+    state.update(step=4, epoch=0, train_time_s=first[0]["train_time_s"] + 100.0)  # stopped after epoch 0
+    torch.save(state, tmp_path / "checkpoint-last.pth")
+    cfg.run.resume = "auto"
+    train(LinearTask(), cfg, CPU, make_preset("baseline", 2, 16), SyntheticImages(64, 16), logger)
+    logger.close()
+    resumed = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()][-1]
+    assert resumed["epoch"] == 1 and resumed["train_time_s"] > first[0]["train_time_s"] + 100.0
