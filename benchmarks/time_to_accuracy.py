@@ -72,22 +72,22 @@ def _overrides(tree: dict, prefix: str = "") -> list[str]:
     return out
 
 
-def subset(data: Path, out: Path, per_class: int | None) -> Path:
-    """``data`` itself, or a folder of symlinks to the first ``per_class`` training images of every class (sorted
-    names; the validation split is kept whole)."""
-    if per_class is None:
+def subset(data: Path, out: Path, per_class: int | None, val_per_class: int | None = None) -> Path:
+    """``data`` itself, or a folder of symlinks to the first ``per_class`` training (and ``val_per_class``
+    validation; None: all) images of every class, in sorted order."""
+    if per_class is None and val_per_class is None:
         return data
     if out.exists():
         shutil.rmtree(out)
-    classes = sorted(p for p in (data / "train").iterdir() if p.is_dir())
-    if not classes:
-        raise FileNotFoundError(f"{data / 'train'} holds no class folders")
-    for folder in classes:
-        target = out / "train" / folder.name
-        target.mkdir(parents=True)
-        for image in sorted(folder.iterdir())[:per_class]:
-            (target / image.name).symlink_to(image.resolve())
-    (out / "val").symlink_to((data / "val").resolve(), target_is_directory=True)
+    for split, count in (("train", per_class), ("val", val_per_class)):
+        classes = sorted(p for p in (data / split).iterdir() if p.is_dir()) if (data / split).is_dir() else []
+        if not classes:
+            raise FileNotFoundError(f"{data / split} holds no class folders")
+        for folder in classes:
+            target = out / split / folder.name
+            target.mkdir(parents=True)
+            for image in sorted(folder.iterdir())[:count]:
+                (target / image.name).symlink_to(image.resolve())
     return out
 
 
@@ -109,7 +109,8 @@ def read_curve(run_dir: Path, metric: str | None) -> list[dict]:
             for r in rows]
 
 
-def run_supervised(data: Path, out: Path, schedule: dict, seed: int, args, pretrained: Path | None = None) -> list[dict]:
+def run_supervised(data: Path, out: Path, schedule: dict, seed: int, args,
+                   pretrained: Path | None = None) -> list[dict]:
     tree = {**SUPERVISED, "data": {"dataset": "imagefolder", "path": str(data), "num_workers": args.workers},
             "schedule": {**schedule, "final_size": 64}}
     tree["optim"] = {**tree["optim"], "batch_size": args.batch_size}
@@ -265,8 +266,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, required=True, help="ImageNet-style folder with train/ and val/")
     parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--quick", action="store_true", help="a structure check: 16 images a class, 2 epochs, "
-                                                             "1 seed, batch 16")
+    parser.add_argument("--quick", action="store_true", help="a structure check: 16 training and 5 validation "
+                                                             "images a class, 2 epochs, 1 seed, batch 16")
     parser.add_argument("--experiments", default="a,b", help="a, b or a,b")
     parser.add_argument("--epochs", type=float, default=8, help="(a): E, the baseline's epochs")
     parser.add_argument("--pretrain-epochs", type=float, default=10, help="(b): MAE pre-training epochs")
@@ -284,13 +285,14 @@ def main(argv: list[str] | None = None) -> dict:
     if args.quick:
         args.epochs = args.pretrain_epochs = args.finetune_epochs = 2
         args.seeds, args.images_per_class, args.batch_size = 1, 16, 16
+    val_per_class = 5 if args.quick else None
     if args.seeds < 1:
         parser.error("--seeds must be at least 1")
     args.out.mkdir(parents=True, exist_ok=True)
     per_class = args.images_per_class or None
-    supervised_data = subset(args.data, args.out / "subset", per_class)
+    supervised_data = subset(args.data, args.out / "subset", per_class, val_per_class)
     report = {"device": device_name(resolve_device("auto")), "commit": commit(), "seeds": args.seeds,
-              "command": "python benchmarks/time_to_accuracy.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+              "command": " ".join(["python benchmarks/time_to_accuracy.py", *(sys.argv[1:] if argv is None else argv)]),
               "data": str(args.data), "epochs": args.epochs, "pretrain_epochs": args.pretrain_epochs,
               "finetune_epochs": args.finetune_epochs,
               "train_images": sum(1 for _ in (supervised_data / "train").glob("*/*")),

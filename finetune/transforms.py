@@ -1,7 +1,9 @@
 """Training and evaluation transforms for fine-tuning (timm's ImageNet pipelines, DeiT / MAE settings).
 
-The curriculum's RandAugment magnitude is continuous (EfficientTrain Sec. 4.3: m rises linearly over training),
-so the magnitude of every RandAugment op is set directly after timm builds the pipeline from its spec string.
+The curriculum's RandAugment magnitude is continuous (EfficientTrain Sec. 4.3: m rises linearly over training).
+timm's spec parser reads integer magnitudes only (``auto_augment.py``: ``magnitude = int(val)``), so timm builds the
+pipeline from the spec and the float magnitude is then set on each op's public ``AugmentOp.magnitude``, keeping
+every other hparam (fill colour, translate constant, ``magnitude_std``) exactly as timm chose it.
 """
 from __future__ import annotations
 

@@ -32,6 +32,8 @@ class ViT(BaseModule):
             other sizes are handled by resampling at run time.
         window_size: window attention in every block except ``global_blocks`` (0 disables windows).
         use_rel_pos: decomposed relative position biases (zero-initialised, not in MAE checkpoints).
+        layer_scale: initial value of per-channel layer scale on both residual branches (timm ``LayerScale``, not
+            in MAE checkpoints); mmseg's MAE-UperNet uses 1.0 (``init_values``), ViTDet none.
         out_indices: blocks whose outputs are returned (ViTDet: the last; UperNet: four spread over the depth).
         final_norm: apply the pre-trained final LayerNorm to the last output.
         pretrained: a checkpoint for :func:`mmvit.convert.load_backbone_weights` (MAE, fine-tune or converted).
@@ -40,12 +42,12 @@ class ViT(BaseModule):
     def __init__(self, img_size: int = 1024, patch_size: int = 16, in_channels: int = 3, embed_dim: int = 768,
                  depth: int = 12, num_heads: int = 12, mlp_ratio: float = 4.0, qkv_bias: bool = True,
                  drop_path_rate: float = 0.1, window_size: int = 0, global_blocks: tuple[int, ...] = (),
-                 use_rel_pos: bool = False, out_indices: tuple[int, ...] = (-1,), final_norm: bool = False,
-                 pretrained: str | None = None, init_cfg=None):
+                 use_rel_pos: bool = False, layer_scale: float | None = None, out_indices: tuple[int, ...] = (-1,),
+                 final_norm: bool = False, pretrained: str | None = None, init_cfg=None):
         super().__init__(init_cfg=init_cfg)
         self.patch_size, self.embed_dim, self.depth = patch_size, embed_dim, depth
         self.out_indices = tuple(i % depth for i in out_indices)
-        self.pretrained = pretrained
+        self.pretrained, self.layer_scale = pretrained, layer_scale
         self.patch_embed = PatchEmbed(img_size, patch_size, in_channels, embed_dim, output_fmt="NHWC",
                                       strict_img_size=False)
         grid = self.patch_embed.grid_size
@@ -53,8 +55,8 @@ class ViT(BaseModule):
         self.pos_embed = nn.Parameter(torch.zeros(1, 1 + grid[0] * grid[1], embed_dim))
         rates = torch.linspace(0, drop_path_rate, depth).tolist()
         self.blocks = nn.ModuleList(
-            Block(embed_dim, num_heads, mlp_ratio, qkv_bias=qkv_bias, drop_path=rates[i], use_rel_pos=use_rel_pos,
-                  window_size=0 if i in global_blocks else window_size, input_size=grid,
+            Block(embed_dim, num_heads, mlp_ratio, qkv_bias=qkv_bias, init_values=layer_scale, drop_path=rates[i],
+                  use_rel_pos=use_rel_pos, window_size=0 if i in global_blocks else window_size, input_size=grid,
                   norm_layer=nn.LayerNorm) for i in range(depth))
         self.norm = nn.LayerNorm(embed_dim) if final_norm else None
         trunc_normal_(self.pos_embed, std=0.02)

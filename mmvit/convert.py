@@ -4,7 +4,7 @@ Sources: our ``pretrain_mae`` ``encoder.pth`` / ``checkpoint-*.pth``, ``finetune
 facebookresearch/mae files (``model`` key, decoder, ``argparse.Namespace`` args). Everything goes through
 :func:`engine.weights.load_pretrained` (unwrap, drop the decoder, resample ``pos_embed`` in float32 to the backbone's
 grid for its ``img_size``, e.g. 64x64 for 1024 px detection or 32x32 for 512 px segmentation). The only keys allowed
-to be missing are the relative position tables (not part of MAE); the only ones allowed to be left over are the
+to be missing are the relative position tables and layer scales (not part of MAE); the only ones allowed to be left over are the
 class token and the classification head / final norm the backbone does not use. Anything else raises.
 
 ``python -m mmvit.convert CONFIG SOURCE OUT`` writes the converted backbone (``{"model": state}``) for the
@@ -26,7 +26,8 @@ __all__ = ["load_backbone_weights", "main"]
 def load_backbone_weights(backbone: nn.Module, source) -> dict[str, list[str]]:
     """Load ``source`` (path or checkpoint dict) into a :class:`mmvit.ViT`; raises ``WeightsError`` on misfit."""
     unused = ["cls_token", "head.*", "fc_norm.*"] + (["norm.*"] if backbone.norm is None else [])
-    return load_pretrained(backbone, source, expected_missing=["blocks.*.attn.rel_pos_*"],
+    missing = ["blocks.*.attn.rel_pos_*"] + (["blocks.*.ls?.gamma"] if backbone.layer_scale is not None else [])
+    return load_pretrained(backbone, source, expected_missing=missing,
                            expected_unexpected=unused)
 
 

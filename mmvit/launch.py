@@ -57,6 +57,9 @@ def build_config(args: argparse.Namespace, mode: str) -> Config:
                 cfg.optim_wrapper.setdefault("loss_scale", "dynamic")
             else:
                 cfg.optim_wrapper.pop("loss_scale", None)
+        if cfg.optim_wrapper.get("type") == "AmpOptimWrapper" and not torch.cuda.is_available():
+            raise SystemExit(f"{args.config} trains with mixed precision (AmpOptimWrapper), which mmengine supports "
+                             "on accelerators only; on this CPU-only host add --no-amp")
         if args.resume is not None:
             cfg.resume = True
             cfg.load_from = None if args.resume == "auto" else args.resume

@@ -1,5 +1,6 @@
-# CPU-sized UperNet for tests and demos: a micro ViT (patch 8, width 96, 4 blocks) with a narrow UperNet head on
-# 128x128 crops of the shared genuine ADE20K pair (ADEChallengeData2016 layout, 150 classes).
+# CPU-sized MAE-UperNet for tests and demos: a micro ViT (patch 8, width 96, 4 blocks) with the Feature2Pyramid
+# neck and a narrow UperNet head on 128x128 crops of the shared genuine ADE20K pair (ADEChallengeData2016 layout,
+# 150 classes).
 _base_ = './upernet_vit-b_160k_ade20k-512.py'
 
 data_root = '../shared/data/ade20k-2img'
@@ -9,9 +10,9 @@ model = dict(
     data_preprocessor=dict(size=crop_size),
     backbone=dict(img_size=128, patch_size=8, embed_dim=embed_dim, depth=4, num_heads=3, drop_path_rate=0.0,
                   out_indices=(0, 1, 2, 3), pretrained=None),
-    neck=dict(in_channels=embed_dim, out_channels=64, scale_factors=(2.0, 1.0, 0.5, 0.25)),  # strides 4-32
-    decode_head=dict(in_channels=[64] * 4, channels=64),
-    auxiliary_head=dict(in_channels=64, channels=32),
+    neck=dict(embed_dim=embed_dim, rescales=[2, 1, 0.5, 0.25]),  # strides 4-32 at patch 8
+    decode_head=dict(in_channels=[embed_dim] * 4, channels=64),
+    auxiliary_head=dict(in_channels=embed_dim, channels=32),
     test_cfg=dict(mode='slide', crop_size=crop_size, stride=(96, 96)))
 
 train_pipeline = [

@@ -22,7 +22,7 @@ def last_metrics(work_dir: Path) -> dict:
 
 
 def run(module, config, work_dir, *options, extra=()):
-    cmd = [sys.executable, "-m", module, str(REPO / "configs/detection" / config), *extra,
+    cmd = [sys.executable, "-m", module, str(REPO / "configs/detection" / config), *extra,  # config: name or path
            "--work-dir", str(work_dir), "--cfg-options", *options]
     done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
@@ -82,3 +82,64 @@ def test_torchrun_two_processes(tmp_path):
     assert done.returncode == 0, log[-4000:]
     assert "Distributed training: True" in log and "bbox_mAP_copypaste" in log
     assert (tmp_path / "iter_4.pth").is_file()
+
+
+def shrunk(config: str, out: Path) -> Path:
+    """``config`` with the micro ViT, every 1024-px size of its pipelines and padding at 128 px, fewer proposals
+    and every box kept at test time (a 4-iteration model scores near chance), dumped to ``out``; heads, LSJ
+    augmentation, optimiser and schedule are the config's own."""
+    from mmengine.config import Config
+
+    cfg = Config.fromfile(REPO / "configs/detection" / config)
+
+    def scale(node):
+        if isinstance(node, dict):
+            return {k: (128, 128) if k in ("scale", "crop_size", "size") and tuple(v) == (1024, 1024) else scale(v)
+                    for k, v in node.items()} if node else node
+        if isinstance(node, list):
+            return [scale(v) for v in node]
+        return node
+
+    for key in ("train_dataloader", "val_dataloader", "test_dataloader"):
+        cfg[key] = scale(cfg[key].to_dict())
+    cfg.model = scale(cfg.model.to_dict())
+    cfg.model["backbone"].update(img_size=128, patch_size=8, embed_dim=96, depth=4, num_heads=3, drop_path_rate=0.0,
+                                 window_size=4, global_blocks=(1, 3), pretrained=None)
+    factors = cfg.model["neck"]["scale_factors"]
+    cfg.model["neck"].update(in_channels=96, scale_factors=tuple(f / 2 for f in factors))  # same strides at patch 8
+    if "rpn_head" in cfg.model:
+        cfg.model["train_cfg"]["rpn_proposal"].update(nms_pre=256, max_per_img=64)
+        cfg.model["test_cfg"]["rpn"].update(nms_pre=200, max_per_img=20)
+        cfg.model["test_cfg"]["rcnn"].update(score_thr=0.0, max_per_img=20)
+    else:
+        cfg.model["test_cfg"].update(score_thr=0.0, max_per_img=20)
+    cfg.dump(out)
+    return out
+
+
+@pytest.mark.parametrize("config, metric", [("retinanet_vit-b_vitdet-lsj-100e_coco.py", "bbox"),
+                                            ("cascade-mask-rcnn_vit-b_vitdet-lsj-100e_coco.py", "segm")])
+def test_vitdet_protocol_config_trains_and_evaluates(tmp_path, config, metric):
+    """The ViTDet-protocol config itself (LSJ crops, fixed-size padding, its heads, schedule and optimiser) at
+    128 px with the micro ViT: four iterations on COCO images, then COCO evaluation."""
+    data = shared_dataset("coco-mini")
+    log = run("detection.train", shrunk(config, tmp_path / "tiny.py"), tmp_path / "run",
+              "train_dataloader.batch_size=2", "train_dataloader.num_workers=0",
+              "train_dataloader.persistent_workers=False", "val_dataloader.num_workers=0",
+              "val_dataloader.persistent_workers=False", "val_dataloader.dataset.indices=8",
+              "train_cfg.max_iters=4", "train_cfg.val_interval=4", "default_hooks.logger.interval=1",
+              extra=["--data-root", f"{data}/", "--no-amp"])
+    losses = train_losses(tmp_path / "run")
+    assert len(losses) == 4 and all(0 < value < 100 for value in losses), losses
+    assert "Iter(train) [4/4]" in log and f"{metric}_mAP_copypaste" in log
+
+
+def test_mixed_precision_config_on_a_cpu_host_names_the_flag(tmp_path):
+    import torch
+
+    from mmvit.launch import main
+    if torch.cuda.is_available():
+        pytest.skip("the message is for CPU-only hosts")
+    with pytest.raises(SystemExit, match="AmpOptimWrapper.*add --no-amp"):
+        main("train", "detection", [str(REPO / "configs/detection/retinanet_vit-b_1x_coco.py"), "--work-dir",
+                                    str(tmp_path)])

@@ -149,3 +149,32 @@ def test_training_time_continues_over_a_resume(tmp_path):
     logger.close()
     resumed = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()][-1]
     assert resumed["epoch"] == 1 and resumed["train_time_s"] > first[0]["train_time_s"] + 100.0
+
+
+class ConvTask(LinearTask):
+    """A conv net with global pooling: any input size."""
+
+    def __init__(self):
+        super().__init__()
+        self.model = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.AdaptiveAvgPool2d(1),
+                                         torch.nn.Flatten(), torch.nn.Linear(8, 10))
+        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=0.0)
+
+
+def test_compile_makes_one_graph_per_stage_size(tmp_path, monkeypatch):
+    """``run.compile``: one graph per input size of the schedule, none recompiled inside a stage (dynamo's own
+    counters; the eager backend keeps the test fast, the graph capture is the same)."""
+    from torch._dynamo.utils import counters
+    compile_ = torch.compile
+    monkeypatch.setattr(torch, "compile", lambda model, **kw: compile_(model, backend="eager", **kw))
+    torch._dynamo.reset()
+    counters.clear()
+    schedule = make_preset("efficienttrain", 3, 16)
+    cfg = Config(RunConfig(output_dir=str(tmp_path), resume=None, progress=False, save_every=0, log_images_every=0,
+                           compile=True), Optim(batch_size=8))
+    logger = RunLogger(tmp_path, True, progress=False)
+    record = train(ConvTask(), cfg, CPU, schedule, SyntheticImages(64, 16), logger)
+    logger.close()
+    sizes = {s.size for s in schedule.stages}
+    assert record["step"] == 24 and len(sizes) == 3
+    assert counters["stats"]["unique_graphs"] == len(sizes)

@@ -23,3 +23,9 @@ vitdet_optim_wrapper = dict(
     paramwise_cfg=dict(layer_decay_rate=0.7),
     optimizer=dict(type='AdamW', lr=1e-4, betas=(0.9, 0.999), weight_decay=0.1),
     clip_grad=None)
+# ViT-L/16 in ViTDet (detectron2 projects/ViTDet/configs/COCO/*_vitdet_l_100ep.py): width 1024, 24 blocks, 16 heads,
+# drop path 0.4, global attention in blocks 6, 12, 18, 24, layer decay 0.8. A ViT-L config merges these.
+vit_l_vitdet = dict(embed_dim=1024, depth=24, num_heads=16, drop_path_rate=0.4, global_blocks=(5, 11, 17, 23),
+                    pretrained='checkpoints/mae_pretrain_vit_large.pth')
+vit_l_model = dict(backbone=vit_l_vitdet, neck=dict(in_channels=1024))
+vit_l_optim_wrapper = dict(paramwise_cfg=dict(layer_decay_rate=0.8))
