@@ -16,7 +16,7 @@ image_size = (1024, 1024)
 norm_cfg = dict(type='mmvit.LN2d')
 stage_stds = [[0.1, 0.1, 0.2, 0.2], [0.05, 0.05, 0.1, 0.1], [0.033, 0.033, 0.067, 0.067]]  # mmdet's cascade base
 model = dict(
-    data_preprocessor=dict(pad_size_divisor=32,
+    data_preprocessor=dict(pad_size_divisor=1024,  # = ViTDet's square_pad (see below)
                            batch_augments=[dict(type='BatchFixedSizePad', size=image_size, pad_mask=True)]),
     rpn_head=dict(num_convs=2),
     roi_head=dict(
@@ -32,10 +32,12 @@ model = dict(
     # images down to 0.1x, where mmdet's cascade default (0: inside anchors only) can leave none
     train_cfg=dict(rpn=dict(allowed_border=-1)))
 
+# Test images are resized to fit 1024 and padded to 1024x1024 by the data preprocessor (pad_size_divisor), after
+# normalisation as ViTDet's square_pad; a Pad transform here would set img_shape to the padded size, so boxes would
+# be clipped to the padding instead of the image (and mmdet's CPU mask pasting fails on boxes inside it).
 test_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='Resize', scale=image_size, keep_ratio=True),
-    dict(type='Pad', size=image_size, pad_val=dict(img=(114, 114, 114))),
     dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
     dict(type='PackDetInputs', meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor')),
 ]

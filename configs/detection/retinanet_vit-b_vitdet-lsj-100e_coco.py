@@ -1,6 +1,6 @@
 # RetinaNet on COCO with an MAE-pre-trained ViT-B/16, ViTDet's recipe adapted (ViTDet has no RetinaNet): its
 # backbone and simple feature pyramid (strides 8-128 here), its data (large-scale jitter at 1024, mmdet's
-# `common/lsj-100e_coco-detection.py`), schedule (100 epochs at batch 64, lr x0.1 at 88 and 96 epochs) and
+# `common/lsj-100e_coco-detection.py`), schedule (100 epochs at batch 64, lr x0.1 at iterations 163889 and 177546) and
 # optimiser (AdamW lr 1e-4, weight decay 0.1, layer decay 0.7, mixed precision). The head is mmdet's RetinaNet head
 # unchanged (ViTDet's LayerNorm heads are two-stage heads; RetinaNet's own recipe has no norm in its head).
 _base_ = [
@@ -10,13 +10,15 @@ _base_ = [
 ]
 
 image_size = (1024, 1024)
-model = dict(data_preprocessor=dict(pad_size_divisor=32,
+model = dict(data_preprocessor=dict(pad_size_divisor=1024,  # = ViTDet's square_pad (see below)
                                     batch_augments=[dict(type='BatchFixedSizePad', size=image_size)]))
 
+# Test images are resized to fit 1024 and padded to 1024x1024 by the data preprocessor (pad_size_divisor), after
+# normalisation as ViTDet's square_pad; a Pad transform here would set img_shape to the padded size, so boxes would
+# be clipped to the padding instead of the image (and mmdet's CPU mask pasting fails on boxes inside it).
 test_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='Resize', scale=image_size, keep_ratio=True),
-    dict(type='Pad', size=image_size, pad_val=dict(img=(114, 114, 114))),
     dict(type='LoadAnnotations', with_bbox=True),
     dict(type='PackDetInputs', meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor')),
 ]
