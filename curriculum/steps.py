@@ -8,8 +8,8 @@ one continuous stream of epoch permutations, so stage switches need not fall on 
 
 ``StepPlan`` is plain data (picklable into loader workers): ``stage_at(step)``, ``epoch_at(step)`` (real epochs of
 steps, fractional), ``values(step)`` (size and RandAugment magnitude), ``progress(step)`` (the schedule's training
-progress, which the learning rate follows) and ``stream_offset(step)`` (position in the sample stream) and ``computation(step, flops)`` (the cost model's
-computation done, in epochs at the final size).
+progress, which the learning rate follows), ``stream_offset(step)`` (position in the sample stream) and
+``computation(step, flops)`` (the cost model's computation done, in epochs at the final size).
 """
 from __future__ import annotations
 

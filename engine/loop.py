@@ -11,8 +11,8 @@ model's computation so far (``train_time_s``, ``computation`` in final-size epoc
 plots), and atomic checkpoints with resume mid-curriculum (refusing another schedule).
 
 A ``Task`` holds ``model`` and ``optimizer`` and says what is specific to it: the loader transform for a stage's
-values, the loss of a batch, the relative cost of an input size, and optionally what happens after an optimizer update, at the end of a record, at the
-end of the run, and what extra state it checkpoints.
+values, the loss of a batch, the relative cost of an input size, and optionally what happens after an optimizer
+update, at the end of a record, at the end of the run, and what extra state it checkpoints.
 """
 from __future__ import annotations
 
