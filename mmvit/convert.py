@@ -4,8 +4,8 @@ Sources: our ``pretrain_mae`` ``encoder.pth`` / ``checkpoint-*.pth``, ``finetune
 facebookresearch/mae files (``model`` key, decoder, ``argparse.Namespace`` args). Everything goes through
 :func:`engine.weights.load_pretrained` (unwrap, drop the decoder, resample ``pos_embed`` in float32 to the backbone's
 grid for its ``img_size``, e.g. 64x64 for 1024 px detection or 32x32 for 512 px segmentation). The only keys allowed
-to be missing are the relative position tables and layer scales (not part of MAE); the only ones allowed to be left over are the
-class token and the classification head / final norm the backbone does not use. Anything else raises.
+to be missing are the relative position tables and layer scales (not part of MAE); the only ones allowed to be left
+over are the class token and the classification head / final norm the backbone does not use. Anything else raises.
 
 ``python -m mmvit.convert CONFIG SOURCE OUT`` writes the converted backbone (``{"model": state}``) for the
 backbone of an mmdet / mmseg CONFIG, to pass as ``model.backbone.pretrained``.
