@@ -266,7 +266,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, required=True, help="ImageNet-style folder with train/ and val/")
     parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--quick", action="store_true", help="a structure check: 16 training and 5 validation "
+    parser.add_argument("--quick", action="store_true", help="a structure check: 8 training and 5 validation "
                                                              "images a class, 2 epochs, 1 seed, batch 16")
     parser.add_argument("--experiments", default="a,b", help="a, b or a,b")
     parser.add_argument("--epochs", type=float, default=8, help="(a): E, the baseline's epochs")
@@ -284,7 +284,7 @@ def main(argv: list[str] | None = None) -> dict:
         parser.error(f"--experiments takes a, b or a,b; got {args.experiments!r}")
     if args.quick:
         args.epochs = args.pretrain_epochs = args.finetune_epochs = 2
-        args.seeds, args.images_per_class, args.batch_size = 1, 16, 16
+        args.seeds, args.images_per_class, args.batch_size = 1, 8, 16
     val_per_class = 5 if args.quick else None
     if args.seeds < 1:
         parser.error("--seeds must be at least 1")

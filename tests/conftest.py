@@ -1,9 +1,25 @@
-"""Shared test fixtures: the small real datasets beside the repository, and tiny model configs."""
+"""Shared test fixtures: the small real datasets beside the repository, and tiny model configs.
+
+The suite runs on every core through pytest-xdist (``-n auto`` in pyproject.toml): each worker gets an equal share
+of the cores for torch, and the subprocesses it starts inherit that share through ``OMP_NUM_THREADS``.
+"""
+import os
 from pathlib import Path
 
 import pytest
+from filelock import FileLock
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+def pytest_configure(config):
+    workers = os.environ.get("PYTEST_XDIST_WORKER_COUNT")
+    if workers:
+        import torch
+
+        threads = max(1, (os.cpu_count() or 1) // int(workers))
+        os.environ["OMP_NUM_THREADS"] = str(threads)
+        torch.set_num_threads(threads)
 
 
 def require_openmmlab(module: str = "mmcv.ops") -> None:
@@ -48,15 +64,23 @@ TINY_VIT = ["model.name=mae_vit_tiny", "model.patch_size=8", "model.embed_dim=96
 
 @pytest.fixture(scope="session")
 def pretrained_mae(tmp_path_factory):
-    """A real pretrain_mae run (2 epochs over the 10,000 Tiny-ImageNet-20 training images, ~1 min on 2 cores)."""
+    """A real pretrain_mae run (2 epochs over the 10,000 Tiny-ImageNet-20 training images, ~1 min on 2 cores),
+    made once for all xdist workers: the first builds it under a lock, the others wait and reuse it."""
     from engine.config import load_config
     from pretrain_mae.config import PretrainConfig
     from pretrain_mae.train import pretrain
 
     data = shared_dataset("tiny-imagenet-20")
-    out = tmp_path_factory.mktemp("pretrained_mae")
-    pretrain(load_config(PretrainConfig, None, TINY_VIT + [
-        f"data.path={data}", "data.num_workers=2", f"run.output_dir={out}", "run.progress=false",
-        "run.log_images_every=0", "schedule.preset=baseline", "schedule.epochs=2", "schedule.final_size=64",
-        "optim.blr=5e-3", "optim.batch_size=64", "optim.warmup_epochs=0.3"]))
+    shared = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        shared = shared.parent  # the run's folder above the per-worker ones
+    out = shared / "pretrained_mae"
+    with FileLock(f"{out}.lock"):
+        if not out.is_dir():
+            partial = shared / "pretrained_mae.partial"
+            pretrain(load_config(PretrainConfig, None, TINY_VIT + [
+                f"data.path={data}", "data.num_workers=2", f"run.output_dir={partial}", "run.progress=false",
+                "run.log_images_every=0", "schedule.preset=baseline", "schedule.epochs=2", "schedule.final_size=64",
+                "optim.blr=5e-3", "optim.batch_size=64", "optim.warmup_epochs=0.3"]))
+            partial.rename(out)
     return out

@@ -35,7 +35,7 @@ def train_losses(work_dir: Path) -> list[float]:
 
 
 @pytest.mark.parametrize("config, metrics, iters", [
-    ("retinanet_vit-tiny_cpu_coco-mini.py", ["bbox"], 12),
+    ("retinanet_vit-tiny_cpu_coco-mini.py", ["bbox"], 24),
     ("cascade-mask-rcnn_vit-tiny_cpu_coco-mini.py", ["bbox", "segm"], 8),
 ])
 def test_trains_from_pretrain_mae_and_reports_coco_ap(pretrained_mae, tmp_path, config, metrics, iters):
@@ -108,7 +108,7 @@ def shrunk(config: str, out: Path) -> Path:
     factors = cfg.model["neck"]["scale_factors"]
     cfg.model["neck"].update(in_channels=96, scale_factors=tuple(f / 2 for f in factors))  # same strides at patch 8
     if "rpn_head" in cfg.model:
-        cfg.model["train_cfg"]["rpn_proposal"].update(nms_pre=256, max_per_img=64)
+        cfg.model["train_cfg"]["rpn_proposal"].update(nms_pre=128, max_per_img=16)
         cfg.model["test_cfg"]["rpn"].update(nms_pre=200, max_per_img=20)
         cfg.model["test_cfg"]["rcnn"].update(score_thr=0.001, max_per_img=20)
     else:
