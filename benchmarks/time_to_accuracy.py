@@ -270,10 +270,10 @@ def main(argv: list[str] | None = None) -> dict:
                                                              "images a class, 2 epochs, 1 seed, batch 16")
     parser.add_argument("--experiments", default="a,b", help="a, b or a,b")
     parser.add_argument("--epochs", type=float, default=8, help="(a): E, the baseline's epochs")
-    parser.add_argument("--pretrain-epochs", type=float, default=10, help="(b): MAE pre-training epochs")
+    parser.add_argument("--pretrain-epochs", type=float, default=6, help="(b): MAE pre-training epochs")
     parser.add_argument("--finetune-epochs", type=float, default=4, help="(b): fine-tuning epochs")
     parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--images-per-class", type=int, default=200,
+    parser.add_argument("--images-per-class", type=int, default=150,
                         help="training images a class for (a) and (b) (0: all)")
     parser.add_argument("--batch-size", type=int, default=128, help="supervised batch; MAE pre-training uses half "
                                                                      "(configs/pretrain/tiny_imagenet20_cpu.yaml: 64)")
