@@ -8,7 +8,8 @@ low-frequency crop (``schedule.low_frequency=fft``), the learning rate as a func
 clipping and its norm, the non-finite check, progress bar and scalars, a record per real epoch with the task's
 evaluation, the training wall time (evaluation and checkpoint writing excluded, carried over a resume) and the cost
 model's computation so far (``train_time_s``, ``computation`` in final-size epochs: what a time-to-accuracy curve
-plots), and atomic checkpoints with resume mid-curriculum (refusing another schedule).
+plots), the share of that time spent waiting for the loader (``data_wait_share``), and atomic checkpoints with
+resume mid-curriculum (refusing another schedule).
 
 A ``Task`` holds ``model`` and ``optimizer`` and says what is specific to it: the loader transform for a stage's
 values, the loss of a batch, the relative cost of an input size, and optionally what happens after an optimizer
@@ -35,7 +36,7 @@ from .data import CurriculumSamples, make_train_loader
 from .distributed import DistInfo, all_reduce_mean
 from .logger import RunLogger
 from .lr import curriculum_lr, scaled_lr, set_lr
-from .runtime import resolve_amp, resume_path
+from .runtime import cpu_threads, resolve_amp, resume_path
 
 __all__ = ["Task", "train"]
 
@@ -108,8 +109,18 @@ def train(task: Task, cfg, info: DistInfo, schedule: Schedule, train_set, logger
     """Run (or resume) ``task`` over ``schedule`` on ``train_set``; returns the last record.
 
     ``cfg`` is the trainer's config: ``run``, ``optim`` (batch_size, accum_iter, blr, warmup_epochs, min_lr,
-    clip_grad), ``data.num_workers`` and ``schedule.low_frequency`` are read here.
+    clip_grad), ``data.num_workers`` and ``schedule.low_frequency`` are read here. On a CPU device torch's threads
+    are those the loader workers leave (``engine.runtime.cpu_threads``) for the run, and restored afterwards.
     """
+    previous = torch.get_num_threads()
+    torch.set_num_threads(cpu_threads(info.device, cfg.data.num_workers, print if info.is_main else None))
+    try:
+        return _train(task, cfg, info, schedule, train_set, logger, report)
+    finally:
+        torch.set_num_threads(previous)
+
+
+def _train(task: Task, cfg, info: DistInfo, schedule: Schedule, train_set, logger: RunLogger, report: str) -> dict:
     device, optim, model, optimizer = info.device, cfg.optim, task.model, task.optimizer
     plan = StepPlan(schedule, len(train_set), optim.batch_size, info.world_size)
     amp_dtype = resolve_amp(cfg.run.amp, device, print if info.is_main else None)
@@ -152,7 +163,11 @@ def train(task: Task, cfg, info: DistInfo, schedule: Schedule, train_set, logger
     bar = logger.bar(plan.total_steps, "train", initial=start_step)
     model.train()
     optimizer.zero_grad(set_to_none=True)
-    for step, (images, targets, keys, skipped) in zip(range(start_step, plan.total_steps), loader):
+    batches = iter(loader)
+    for step in range(start_step, plan.total_steps):
+        waiting = time.perf_counter()
+        images, targets, keys, skipped = next(batches)
+        totals.data_wait += time.perf_counter() - waiting  # host time blocked on the loader (timm's data_time)
         stage = plan.stage_at(step)
         loaded = images.shape[0]
         if stage.replay > 1:
@@ -225,6 +240,7 @@ class _Totals:
 
     def _reset(self) -> None:
         self.loss, self.steps, self.images, self.loaded, self.skipped = torch.zeros((), device=self.device), 0, 0, 0, 0
+        self.data_wait = 0.0
 
     def restart_clock(self) -> None:
         if self.device.type == "cuda":  # the record's time ends when its queued work is done
@@ -247,13 +263,15 @@ class _Totals:
         elapsed = max(time.perf_counter() - self.started, 1e-9)
         memory = torch.cuda.max_memory_allocated(self.device) / 2 ** 20 if self.device.type == "cuda" else 0.0
         return {"perf/images_per_s": self.images * info.world_size / elapsed,
-                "perf/step_time_ms": 1000 * elapsed / max(self.steps, 1), "perf/max_memory_mb": memory}
+                "perf/step_time_ms": 1000 * elapsed / max(self.steps, 1),
+                "perf/data_wait_share": self.data_wait / elapsed, "perf/max_memory_mb": memory}
 
     def close(self, info: DistInfo) -> dict:
         loss = all_reduce_mean(float(self.loss) / self.steps, info)  # a host sync: the record's steps are done
         elapsed = time.perf_counter() - self.started
         self.train_time += elapsed
         out = {"loss": loss, "images_per_s": self.images * info.world_size / elapsed, "epoch_time_s": elapsed,
+               "data_wait_share": round(self.data_wait / elapsed, 4),
                "train_time_s": round(self.train_time, 3),
                "trained_images": self.images * info.world_size, "loaded_images": self.loaded * info.world_size,
                "grad_norm": float(self.grad_norm),

@@ -1,19 +1,36 @@
-"""Per-run plumbing shared by the trainers: seeding, mixed precision, the resume file."""
+"""Per-run plumbing shared by the trainers: seeding, CPU threads, mixed precision, the resume file."""
 from __future__ import annotations
 
+import os
 import random
 from pathlib import Path
 
 import numpy as np
 import torch
 
-__all__ = ["seed_everything", "resolve_amp", "resume_path"]
+__all__ = ["seed_everything", "cpu_threads", "resolve_amp", "resume_path"]
 
 
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2 ** 32)
     torch.manual_seed(seed)
+
+
+def cpu_threads(device: torch.device, num_workers: int, report=print) -> int:
+    """torch's intra-op threads for a training process on ``device``: on the CPU, the cores the loader workers leave
+    (at least one), so the step and the workers do not contend for the same cores; elsewhere, and whenever
+    ``OMP_NUM_THREADS`` is set (torchrun sets it), the current count. Measured on 2 cores with one worker (the
+    time-to-accuracy recipe, EfficientTrain++): one thread instead of two made the 48 px epochs 1.4x faster and
+    left the 64 px ones unchanged (``benchmarks/results/tta_cpu/threads.json``)."""
+    current = torch.get_num_threads()
+    if device.type != "cpu" or num_workers == 0 or "OMP_NUM_THREADS" in os.environ:
+        return current
+    threads = max(1, (os.cpu_count() or 1) - num_workers)
+    if threads < current and report is not None:
+        report(f"CPU: {threads} torch thread(s) beside {num_workers} loader worker(s) on {os.cpu_count()} cores "
+               f"(OMP_NUM_THREADS chooses otherwise)")
+    return min(threads, current)
 
 
 def resolve_amp(amp: str, device: torch.device, report=print) -> torch.dtype | None:

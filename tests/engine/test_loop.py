@@ -135,6 +135,32 @@ def test_records_carry_training_time_without_evaluation_and_the_computation(tmp_
     assert [r["computation"] for r in records] == [1.0, 2.0, 3.0]  # the baseline: one final-size epoch per epoch
 
 
+class SlowLoaderTask(LinearTask):
+    """Every image takes 5 ms to load (num_workers=0: the loop waits for it)."""
+
+    def transform(self, values):
+        def slow(image):
+            time.sleep(0.005)
+            return base(image)
+        base = super().transform(values)
+        return slow
+
+
+class SlowStepTask(LinearTask):
+    """Every step (16 images) takes 0.5 s of computation, several times what its images take to load."""
+
+    def loss(self, model, images, targets, keys, step):
+        time.sleep(0.5)
+        return super().loss(model, images, targets, keys, step)
+
+
+def test_records_give_the_share_of_a_step_spent_waiting_for_data(tmp_path):
+    loader_bound = run(tmp_path / "loader", SlowLoaderTask(), epochs=1, images=64)
+    compute_bound = run(tmp_path / "compute", SlowStepTask(), epochs=1, images=64)
+    assert loader_bound["data_wait_share"] > 0.7, loader_bound
+    assert compute_bound["data_wait_share"] < 0.3, compute_bound
+
+
 def test_training_time_continues_over_a_resume(tmp_path):
     cfg = Config(RunConfig(output_dir=str(tmp_path), resume=None, progress=False, save_every=0,
                            log_images_every=0), Optim())

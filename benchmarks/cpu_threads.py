@@ -1,0 +1,84 @@
+"""Do torch's threads and the loader workers contend on a small CPU? One run of the time-to-accuracy recipe, twice.
+
+The same supervised run (``benchmarks/time_to_accuracy.py``'s recipe and its ``efficienttrain++`` schedule, whose
+stages span 24-64 px) is trained with torch using every core (what it does by default) and with the cores the
+loader workers leave (``engine.runtime.cpu_threads``, what the trainers now do), one after the other in this process.
+Prints and writes, per input size, the mean epoch time, images/s and data-wait share of each, and their ratio::
+
+    python benchmarks/cpu_threads.py --data ../shared/data/tiny-imagenet-20 \
+        --json benchmarks/results/tta_cpu/threads.json
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import torch  # noqa: E402
+
+from benchmarks.provenance import commit, device_name  # noqa: E402
+from benchmarks.time_to_accuracy import run_supervised, schedules, subset  # noqa: E402
+from engine.distributed import resolve_device  # noqa: E402
+
+
+def per_size(run_dir: Path) -> dict[int, dict]:
+    """Mean epoch time, images/s and data-wait share of a run's records, by input size (the first record, which
+    includes starting the workers, left out)."""
+    records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()][1:]
+    out = {}
+    for size in sorted({r["size"] for r in records}):
+        rows = [r for r in records if r["size"] == size]
+        out[size] = {key: statistics.fmean(r[key] for r in rows)
+                     for key in ("epoch_time_s", "images_per_s", "data_wait_share")}
+    return out
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, required=True, help="ImageNet-style folder with train/ and val/")
+    parser.add_argument("--json", type=Path, required=True)
+    parser.add_argument("--out", type=Path, default=Path("/tmp/cpu_threads"), help="run folders")
+    parser.add_argument("--epochs", type=float, default=8, help="the baseline's E (efficienttrain++ budget: 2E/3)")
+    parser.add_argument("--images-per-class", type=int, default=150, help="training images a class")
+    parser.add_argument("--workers", type=int, default=1)
+    args = parser.parse_args(argv)
+    data = subset(args.data, args.out / "subset", args.images_per_class)
+    schedule = schedules(args.epochs)["efficienttrain++"]
+    every_core = os.cpu_count() or 1
+    results, totals = {}, {}
+    for name in ("every_core", "cores_left_by_workers"):
+        if name == "every_core":  # an explicit OMP_NUM_THREADS is honoured as is
+            os.environ["OMP_NUM_THREADS"] = str(every_core)
+            torch.set_num_threads(every_core)
+        else:
+            os.environ.pop("OMP_NUM_THREADS", None)
+        run_supervised(data, args.out / name, schedule, 0, SimpleNamespace(workers=args.workers, batch_size=128))
+        results[name] = per_size(args.out / name)
+        last = json.loads((args.out / name / "metrics.jsonl").read_text().splitlines()[-1])
+        totals[name] = {"train_time_s": last["train_time_s"], "top1": last["top1"]}
+    report = {"device": device_name(resolve_device("cpu")), "commit": commit(), "workers": args.workers,
+              "schedule": schedule, "command": " ".join(["python benchmarks/cpu_threads.py", *(argv or sys.argv[1:])]),
+              "totals": totals,
+              "per_size": {name: {str(k): v for k, v in rows.items()} for name, rows in results.items()}}
+    print(f"{'B':>4} {'epoch s, every core':>20} {'epoch s, cores left':>20} {'speedup':>8} {'data wait':>16}")
+    for size, row in results["every_core"].items():
+        left = results["cores_left_by_workers"][size]
+        print(f"{size:>4} {row['epoch_time_s']:>20.1f} {left['epoch_time_s']:>20.1f} "
+              f"{row['epoch_time_s'] / left['epoch_time_s']:>7.2f}x "
+              f"{row['data_wait_share']:>7.0%} -> {left['data_wait_share']:.0%}")
+    every, left = totals["every_core"], totals["cores_left_by_workers"]
+    print(f"whole run: {every['train_time_s']:.0f} s -> {left['train_time_s']:.0f} s "
+          f"({every['train_time_s'] / left['train_time_s']:.2f}x), top-1 {every['top1']} -> {left['top1']}")
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(report, indent=1))
+    return report
+
+
+if __name__ == "__main__":
+    main()

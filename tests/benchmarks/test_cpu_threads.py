@@ -1,0 +1,16 @@
+"""The CPU-threads benchmark's summary: records grouped by input size, the first (worker start-up) left out."""
+import json
+
+import pytest
+
+from benchmarks.cpu_threads import per_size
+
+
+def test_per_size_means_leave_out_the_first_record(tmp_path):
+    rows = [(24, 99.0, 10, 0.9), (24, 8.0, 375, 0.2), (24, 6.0, 500, 0.4), (48, 12.0, 250, 0.01)]
+    (tmp_path / "metrics.jsonl").write_text("\n".join(
+        json.dumps({"size": s, "epoch_time_s": t, "images_per_s": r, "data_wait_share": w}) for s, t, r, w in rows))
+    summary = per_size(tmp_path)
+    assert list(summary) == [24, 48]
+    assert summary[24]["epoch_time_s"] == pytest.approx(7.0) and summary[24]["images_per_s"] == pytest.approx(437.5)
+    assert summary[24]["data_wait_share"] == pytest.approx(0.3) and summary[48]["epoch_time_s"] == 12.0
