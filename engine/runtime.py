@@ -21,8 +21,8 @@ def cpu_threads(device: torch.device, num_workers: int, report=print) -> int:
     """torch's intra-op threads for a training process on ``device``: on the CPU, the cores the loader workers leave
     (at least one), so the step and the workers do not contend for the same cores; elsewhere, and whenever
     ``OMP_NUM_THREADS`` is set (torchrun sets it), the current count. Measured on 2 cores with one worker (the
-    time-to-accuracy recipe, EfficientTrain++): one thread instead of two made the 48 px epochs 1.4x faster and
-    left the 64 px ones unchanged (``benchmarks/results/tta_cpu/threads.json``)."""
+    time-to-accuracy recipe, EfficientTrain++, same top-1): one thread instead of two made the whole run 1.29x
+    faster, its 24 px epochs 1.6x (``benchmarks/cpu_threads.py``, ``benchmarks/results/tta_cpu/threads.json``)."""
     current = torch.get_num_threads()
     if device.type != "cpu" or num_workers == 0 or "OMP_NUM_THREADS" in os.environ:
         return current
