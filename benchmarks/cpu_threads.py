@@ -58,10 +58,10 @@ def main(argv: list[str] | None = None) -> dict:
             torch.set_num_threads(every_core)
         else:
             os.environ.pop("OMP_NUM_THREADS", None)
-        run_supervised(data, args.out / name, schedule, 0, SimpleNamespace(workers=args.workers, batch_size=128))
+        curve = run_supervised(data, args.out / name, schedule, 0,
+                               SimpleNamespace(workers=args.workers, batch_size=128))
         results[name] = per_size(args.out / name)
-        last = json.loads((args.out / name / "metrics.jsonl").read_text().splitlines()[-1])
-        totals[name] = {"train_time_s": last["train_time_s"], "top1": last["top1"]}
+        totals[name] = {"train_time_s": curve[-1]["wall_s"], "top1": curve[-1]["top1"]}
     report = {"device": device_name(resolve_device("cpu")), "commit": commit(), "workers": args.workers,
               "schedule": schedule, "command": " ".join(["python benchmarks/cpu_threads.py", *(argv or sys.argv[1:])]),
               "totals": totals,
