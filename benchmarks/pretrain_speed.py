@@ -81,18 +81,21 @@ class Probe:
         self.task.optimizer.step()
         self.task.optimizer.zero_grad(set_to_none=True)
 
-    def measure(self, size: int, steps: int, warmup: int) -> dict:
-        device, batch = self.info.device, self.cfg.optim.batch_size
-        it = self.loader(size)  # loader only
+    def loader_rate(self, size: int, steps: int, warmup: int) -> float:
+        """Images/s through the loader and the device-side preparation, with no model."""
+        it = self.loader(size)
         for _ in range(warmup):
             self.prepare(next(it), size)
-        sync(device)
+        sync(self.info.device)
         start = time.perf_counter()
         for _ in range(steps):
             self.prepare(next(it), size)
-        sync(device)
-        loader_rate = steps * batch / (time.perf_counter() - start)
-        del it
+        sync(self.info.device)
+        return steps * self.cfg.optim.batch_size / (time.perf_counter() - start)
+
+    def measure(self, size: int, steps: int, warmup: int) -> dict:
+        device, batch = self.info.device, self.cfg.optim.batch_size
+        loader_rate = self.loader_rate(size, steps, warmup)
 
         images, targets, keys = self.prepare(next(self.loader(size)), size)  # model only
         for i in range(warmup):
@@ -157,6 +160,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--presets", nargs="+", default=["efficienttrain", "efficienttrain++"])
     parser.add_argument("--family", default="mae_vit")
     parser.add_argument("--low-frequency", default="fft", choices=["fft", "fft-loader", "resize"])
+    parser.add_argument("--decode", default="full", choices=["full", "reduced"], help="data.decode")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--amp", default="auto")
     parser.add_argument("--compile", action="store_true")
@@ -164,6 +168,7 @@ def main(argv=None) -> dict:
 
     overrides = [f"model.name={args.model}", f"data.num_workers={args.workers}", f"optim.batch_size={args.batch}",
                  f"schedule.final_size={args.final_size}", f"schedule.low_frequency={args.low_frequency}",
+                 f"data.decode={args.decode}",
                  f"run.device={args.device}", f"run.amp={args.amp}", f"run.compile={str(args.compile).lower()}"]
     overrides += [f"data.path={args.data}"] if args.data else ["data.path=null", "data.synthetic_length=512",
                                                               f"data.synthetic_size={args.final_size}"]
@@ -191,7 +196,7 @@ def main(argv=None) -> dict:
     report = {"device": device_name(device),
               "model": args.model, "data": str(args.data) if args.data else "generated",
               "final_size": args.final_size, "batch": args.batch, "workers": args.workers,
-              "amp": str(probe.amp), "low_frequency": args.low_frequency, "commit": commit(),
+              "amp": str(probe.amp), "low_frequency": args.low_frequency, "decode": args.decode, "commit": commit(),
               "command": "python benchmarks/pretrain_speed.py " + " ".join(argv if argv is not None else sys.argv[1:]),
               "sizes": list(stages.values()), "schedules": results}
     first = next(n for n in results if n != "baseline")
@@ -208,7 +213,8 @@ def main(argv=None) -> dict:
 
 def print_report(report: dict) -> None:
     print(f"\nMAE {report['model']} at {report['final_size']} px, batch {report['batch']}, {report['workers']} "
-          f"workers, {report['device']}, data: {report['data']}, low frequencies: {report['low_frequency']}")
+          f"workers, {report['device']}, data: {report['data']}, low frequencies: {report['low_frequency']}, "
+          f"decode: {report.get('decode', 'full')}")
     print(f"{'B':>5} {'loader img/s':>13} {'model img/s':>12} {'end-to-end':>11} {'data wait':>10} {'crop share':>11}")
     for s in report["sizes"]:
         print(f"{s['size']:>5} {s['loader_images_per_s']:>13.1f} {s['model_images_per_s']:>12.1f} "

@@ -42,12 +42,17 @@ class CorruptImageError(RuntimeError):
         self.path = str(path)
 
 
-def load_rgb(path: str | Path) -> Image.Image:
-    """Decode an image file fully and return it as RGB, or raise ``CorruptImageError`` naming the file."""
+def _decode_rgb(image: Image.Image) -> Image.Image:
+    image.load()
+    return image.convert("RGB")
+
+
+def load_rgb(path: str | Path, decode: Callable[[Image.Image], object] = _decode_rgb):
+    """Decode an image file (fully, as RGB, unless ``decode`` is given: it receives the opened file before anything
+    is decoded, e.g. ``engine.decode.RandomResizedCropDecode.decode``), or raise ``CorruptImageError`` naming it."""
     try:
         with Image.open(path) as image:
-            image.load()
-            return image.convert("RGB")
+            return decode(image)
     except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as err:
         raise CorruptImageError(path, str(err)) from err
 
@@ -67,19 +72,24 @@ class LabelledImages(Dataset):
         return len(self.samples)
 
     def __getitem__(self, index: int) -> Sample:
+        image, target, index, skipped = self.read(index)
+        if self.transform is not None:
+            image = self.transform(image)
+        return image, target, index, skipped
+
+    def read(self, index: int, decode: Callable[[Image.Image], object] = _decode_rgb) -> Sample:
+        """Sample ``index`` decoded by ``decode`` (see ``load_rgb``), without the transform."""
         skipped = 0
         while True:
             path, target = self.samples[(index + skipped) % len(self.samples)]
             try:
-                image = load_rgb(path)
+                image = load_rgb(path, decode)
                 break
             except CorruptImageError as err:
                 if self.on_corrupt == "error" or skipped + 1 >= len(self.samples):
                     raise
                 log.warning("skipping %s", err)
                 skipped += 1
-        if self.transform is not None:
-            image = self.transform(image)
         return image, target, index, skipped
 
 
@@ -137,8 +147,9 @@ class CurriculumSamples(Dataset):
     """``dataset`` (yielding PIL images) read through ``(index, pass, step)`` requests of ``CurriculumBatchSampler``.
 
     The transform of a request is ``make_transform(plan.values(step))`` (rebuilt only when the size or the
-    RandAugment magnitude changes); its randomness is seeded from ``(seed, pass, index)``. Items are
-    ``(image, target, key, skipped)`` with ``key = sample_key(index, pass)``.
+    RandAugment magnitude changes); its randomness is seeded from ``(seed, pass, index)``. When its first step has
+    a ``decode`` method (``engine.decode``) and the dataset reads files (``read``), that step decodes the opened
+    file itself. Items are ``(image, target, key, skipped)`` with ``key = sample_key(index, pass)``.
     """
 
     def __init__(self, dataset: Dataset, seed: int, plan: StepPlan, make_transform: Callable[[StageValues], Callable]):
@@ -167,7 +178,11 @@ class CurriculumSamples(Dataset):
             random.seed(seed)
             np.random.seed(seed % 2 ** 32)
             try:
-                image, target, _, skipped = self.dataset[index]
+                decode = getattr(getattr(transform, "transforms", [transform])[0], "decode", None)
+                if decode is not None and hasattr(self.dataset, "read"):
+                    image, target, _, skipped = self.dataset.read(index, decode)
+                else:
+                    image, target, _, skipped = self.dataset[index]
                 image = transform(image)
             finally:
                 random.setstate(state[0])

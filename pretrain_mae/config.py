@@ -32,6 +32,7 @@ class DataConfig:
     num_workers: int = 8
     on_corrupt: Literal["error", "skip"] = "error"  # error: stop naming the file; skip: replace, log and count it
     min_scale: float = 0.2  # RandomResizedCrop scale range (min_scale, 1)
+    decode: Literal["full", "reduced"] = "full"  # reduced: JPEGs decoded at 1/2-1/8 scale when the crop allows
     synthetic_length: int = 512
     synthetic_size: int = 64
 

@@ -8,6 +8,9 @@ loader's work following the stage:
 * ``resize``: RandomResizedCrop straight to ``B`` with Lanczos (one resampling instead of bicubic to the final size
   then Lanczos to ``B``; no RandAugment sits between them in MAE), ``uint8`` out.
 * ``fft-loader``: the float pipeline with the crop per image in the workers (``engine.transforms``).
+
+With ``data.decode=reduced`` the RandomResizedCrop decodes a JPEG at 1/2, 1/4 or 1/8 scale when its box is at least
+that many times the output size (``engine.decode``): the same boxes, slightly different pixels.
 """
 from __future__ import annotations
 
@@ -18,6 +21,7 @@ from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from torchvision import transforms
 
 from engine.data import ImageFolderDataset, SyntheticImages
+from engine.decode import RandomResizedCropDecode
 from engine.transforms import with_low_frequency
 
 from .config import DataConfig
@@ -25,22 +29,27 @@ from .config import DataConfig
 __all__ = ["build_dataset", "train_transform", "normalize_on_device"]
 
 
-def train_transform(final_size: int, min_scale: float, size: int | None = None,
-                    low_frequency: str = "fft") -> transforms.Compose:
+def train_transform(final_size: int, min_scale: float, size: int | None = None, low_frequency: str = "fft",
+                    decode: str = "full") -> transforms.Compose:
     """The loader transform of a stage at size ``size`` (see the module docstring for what each mode returns)."""
     size = size or final_size
     bicubic, lanczos = transforms.InterpolationMode.BICUBIC, transforms.InterpolationMode.LANCZOS
+    if decode not in ("full", "reduced"):
+        raise ValueError(f"decode must be 'full' or 'reduced', got {decode!r}")
+
+    def crop(out: int, interpolation):
+        if decode == "reduced":
+            return RandomResizedCropDecode(out, scale=(min_scale, 1.0), interpolation=interpolation)
+        return transforms.RandomResizedCrop(out, scale=(min_scale, 1.0), interpolation=interpolation)
+
     if low_frequency == "resize":
-        return transforms.Compose([
-            transforms.RandomResizedCrop(size, scale=(min_scale, 1.0), interpolation=lanczos if size < final_size
-                                         else bicubic),
-            transforms.RandomHorizontalFlip(), transforms.PILToTensor()])
+        return transforms.Compose([crop(size, lanczos if size < final_size else bicubic),
+                                   transforms.RandomHorizontalFlip(), transforms.PILToTensor()])
     if low_frequency == "fft":
-        return transforms.Compose([
-            transforms.RandomResizedCrop(final_size, scale=(min_scale, 1.0), interpolation=bicubic),
-            transforms.RandomHorizontalFlip(), transforms.PILToTensor()])
+        return transforms.Compose([crop(final_size, bicubic), transforms.RandomHorizontalFlip(),
+                                   transforms.PILToTensor()])
     base = transforms.Compose([
-        transforms.RandomResizedCrop(final_size, scale=(min_scale, 1.0), interpolation=bicubic),
+        crop(final_size, bicubic),
         transforms.RandomHorizontalFlip(),
         transforms.ToTensor(),
         transforms.Normalize(IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD)])

@@ -53,7 +53,8 @@ class MAETask(Task):
         self._last: tuple[torch.Tensor, torch.Tensor] | None = None
 
     def transform(self, values: StageValues):
-        return train_transform(self.final_size, self.cfg.data.min_scale, values.size, self.cfg.schedule.low_frequency)
+        return train_transform(self.final_size, self.cfg.data.min_scale, values.size, self.cfg.schedule.low_frequency,
+                               self.cfg.data.decode)
 
     def on_device(self, images: torch.Tensor) -> torch.Tensor:
         return normalize_on_device(images)

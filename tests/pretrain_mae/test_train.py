@@ -11,11 +11,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from curriculum import Schedule, Stage, make_preset
+from curriculum import Schedule, Stage, StageValues, make_preset
 from engine.config import load_config
 from engine.data import CorruptImageError
+from engine.decode import RandomResizedCropDecode
+from engine.distributed import DistInfo
 from pretrain_mae.config import PretrainConfig
-from pretrain_mae.train import pretrain
+from pretrain_mae.train import MAETask, pretrain
 from tests.conftest import MICRO_MAE
 
 REPO = Path(__file__).resolve().parents[2]
@@ -69,13 +71,26 @@ def test_loss_decreases_on_tiny_imagenet(tiny_imagenet_subset, tmp_path):
 def test_loader_crop_matches_device_crop_and_resize_runs(tiny_imagenet_subset, tmp_path):
     common = ["schedule.epochs=2", "schedule.preset=efficienttrain", "run.save_every=0"]
     runs = {}
-    for mode in ("fft", "fft-loader", "resize"):
-        pretrain(load_config(PretrainConfig, None, config(tiny_imagenet_subset, tmp_path / mode, *common,
-                                                           f"schedule.low_frequency={mode}")))
-        runs[mode] = records(tmp_path / mode)
+    for mode, decode in (("fft", "full"), ("fft-loader", "full"), ("resize", "full"), ("resize", "reduced")):
+        name = mode if decode == "full" else f"{mode}-{decode}"
+        pretrain(load_config(PretrainConfig, None, config(tiny_imagenet_subset, tmp_path / name, *common,
+                                                           f"schedule.low_frequency={mode}", f"data.decode={decode}")))
+        runs[name] = records(tmp_path / name)
     assert [r["size"] for r in runs["fft"]] == [48, 64] == [r["size"] for r in runs["resize"]]
     assert [r["loss"] for r in runs["fft"]] == pytest.approx([r["loss"] for r in runs["fft-loader"]], rel=1e-4)
     assert runs["resize"][-1]["loss"] < runs["resize"][0]["loss"] + 0.05  # it trains (its pixels: tests/engine)
+    # 64 px images never allow a 1/2-scale decode of a 48 px crop: data.decode=reduced trains on the same pixels
+    assert [r["loss"] for r in runs["resize-reduced"]] == [r["loss"] for r in runs["resize"]]
+
+
+def test_data_decode_reaches_the_loader_transform(tmp_path):
+    cfg = load_config(PretrainConfig, None, MICRO_MAE + ["data.decode=reduced", f"run.output_dir={tmp_path}"])
+    task = MAETask(cfg, DistInfo(0, 0, 1, torch.device("cpu")), 64)
+    for mode in ("fft", "fft-loader", "resize"):
+        cfg.schedule.low_frequency = mode
+        assert isinstance(task.transform(StageValues(0, 48, 0.0, 1.0, 1.0, 1)).transforms[0], RandomResizedCropDecode)
+    with pytest.raises(ValueError, match="data.decode"):
+        load_config(PretrainConfig, None, ["data.decode=draft"])
 
 
 def test_efficienttrain_pp_with_replay_runs_every_stage(tiny_imagenet_subset, tmp_path):

@@ -1,0 +1,110 @@
+"""Does decoding JPEGs at reduced scale pay? Loader-only images/s per input size with ``data.decode=full`` and
+``data.decode=reduced``, measured side by side in one process (alternating, ``--repeats`` times) through the
+trainer's own transform, dataset and loader (``pretrain_speed.Probe``).
+
+Rows: ``resize`` mode at every size given (the loader produces ``B x B``, so its crop shrinks by ``box / B``) and
+``fft`` mode at the final size (the loader always produces the final size; the crop to ``B`` runs on the device).
+Each row also reports the share of crops that libjpeg decodes at 1/2, 1/4 and 1/8 scale, from boxes drawn as the
+loader draws them on the folder's image sizes.
+
+    python benchmarks/make_jpeg_folder.py --source ../shared/data/coco-mini --out /tmp/jpeg-bench --images 2000
+    python benchmarks/reduced_decode.py --data /tmp/jpeg-bench --json benchmarks/results/cpu_reduced_decode.json
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+from collections import Counter
+from pathlib import Path
+
+import torch
+from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from engine.config import load_config  # noqa: E402
+from engine.decode import RandomResizedCropDecode  # noqa: E402
+from engine.distributed import DistInfo  # noqa: E402
+from pretrain_mae.config import PretrainConfig  # noqa: E402
+
+from benchmarks.pretrain_speed import Probe  # noqa: E402
+from benchmarks.provenance import commit, device_name  # noqa: E402
+
+
+def scale_shares(paths: list[str], size: int, min_scale: float, draws: int = 4) -> dict[str, float]:
+    """Share of crops decoded at each libjpeg scale (``"1"`` = full) for output ``size``, over ``paths``' sizes."""
+    if not paths:
+        raise ValueError("no images to draw crop boxes from")
+    crop = RandomResizedCropDecode(size, scale=(min_scale, 1.0))
+    generator_state = torch.random.get_rng_state()
+    torch.manual_seed(0)
+    counts = Counter()
+    for path in paths:
+        with Image.open(path) as image:  # the header only
+            shape = torch.empty(3, image.height, image.width)
+        for _ in range(draws):
+            _, _, h, w = crop.get_params(shape, crop.scale, crop.ratio)
+            counts[str(crop.dct_scale(w, h))] += 1
+    torch.random.set_rng_state(generator_state)
+    total = sum(counts.values())
+    return {s: counts[s] / total for s in ("1", "2", "4", "8")}
+
+
+def main(argv=None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, required=True, help="ImageNet-style folder of JPEGs (DIR/train/...)")
+    parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[96, 160, 192, 224], help="resize-mode sizes B")
+    parser.add_argument("--final-size", type=int, default=224)
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--steps", type=int, default=10, help="timed batches per measurement")
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=2, help="alternating full / reduced measurements per row")
+    args = parser.parse_args(argv)
+
+    info = DistInfo(0, 0, 1, torch.device("cpu"))
+    rows = [("resize", b) for b in args.sizes] + [("fft", args.final_size)]
+    probes = {}
+    for mode in dict.fromkeys(m for m, _ in rows):
+        for decode in ("full", "reduced"):
+            cfg = load_config(PretrainConfig, None, [
+                "model.name=mae_vit_tiny", f"data.path={args.data}", f"data.num_workers={args.workers}",
+                f"data.decode={decode}", f"optim.batch_size={args.batch}", f"schedule.final_size={args.final_size}",
+                f"schedule.low_frequency={mode}", "run.device=cpu"])
+            probes[mode, decode] = Probe(cfg, info, args.final_size, None)
+    first = probes[rows[0][0], "full"]
+    paths = [p for p, _ in first.dataset.samples][::max(1, len(first.dataset) // 500)]  # about 500 image sizes
+    min_scale = first.cfg.data.min_scale
+
+    results = []
+    for mode, size in rows:
+        rates = {"full": [], "reduced": []}
+        for _ in range(args.repeats):
+            for decode in rates:
+                rates[decode].append(probes[mode, decode].loader_rate(size, args.steps, args.warmup))
+        full, reduced = statistics.median(rates["full"]), statistics.median(rates["reduced"])
+        loader_size = size if mode == "resize" else args.final_size
+        results.append({"low_frequency": mode, "size": size, "full_images_per_s": full,
+                        "reduced_images_per_s": reduced, "speedup": reduced / full, "runs": rates,
+                        "dct_scale_share": scale_shares(paths, loader_size, min_scale)})
+    report = {"device": device_name(info.device), "data": str(args.data), "final_size": args.final_size,
+              "batch": args.batch, "workers": args.workers, "commit": commit(),
+              "command": "python benchmarks/reduced_decode.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+              "rows": results}
+    print(f"\nloader only, {args.workers} workers, batch {args.batch}, {report['device']}, data: {args.data}")
+    print(f"{'mode':<7} {'B':>4} {'full img/s':>11} {'reduced img/s':>14} {'speedup':>8}  crops at 1/1, 1/2, 1/4, 1/8")
+    for r in results:
+        shares = ", ".join(f"{v:.0%}" for v in r["dct_scale_share"].values())
+        print(f"{r['low_frequency']:<7} {r['size']:>4} {r['full_images_per_s']:>11.1f} "
+              f"{r['reduced_images_per_s']:>14.1f} {r['speedup']:>7.2f}x  {shares}")
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(report, indent=2))
+    return report
+
+
+if __name__ == "__main__":
+    main()
