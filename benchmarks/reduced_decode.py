@@ -1,6 +1,9 @@
-"""Does decoding JPEGs at reduced scale pay? Loader-only images/s per input size with ``data.decode=full`` and
-``data.decode=reduced``, measured side by side in one process (alternating, ``--repeats`` times) through the
-trainer's own transform, dataset and loader (``pretrain_speed.Probe``).
+"""Does decoding JPEGs at reduced scale pay? ``data.decode=full`` against ``data.decode=reduced``, side by side in
+one process, through the trainer's own transform, dataset and loader (``pretrain_speed.Probe``):
+
+* worker cost: milliseconds per image to read and transform it, both ways on the same images with the same crop
+  boxes, interleaved image by image (a ratio that the load of a shared machine hardly moves);
+* loader throughput: loader-only images/s, the two alternating ``--repeats`` times (median).
 
 Rows: ``resize`` mode at every size given (the loader produces ``B x B``, so its crop shrinks by ``box / B``) and
 ``fft`` mode at the final size (the loader always produces the final size; the crop to ``B`` runs on the device).
@@ -16,6 +19,7 @@ import argparse
 import json
 import statistics
 import sys
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -24,6 +28,7 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from curriculum import StageValues  # noqa: E402
 from engine.config import load_config  # noqa: E402
 from engine.decode import RandomResizedCropDecode  # noqa: E402
 from engine.distributed import DistInfo  # noqa: E402
@@ -52,6 +57,26 @@ def scale_shares(paths: list[str], size: int, min_scale: float, draws: int = 4) 
     return {s: counts[s] / total for s in ("1", "2", "4", "8")}
 
 
+def worker_ms(full: Probe, reduced: Probe, size: int, count: int) -> dict[str, float]:
+    """Milliseconds per image to read and transform ``count`` images of the folder at stage size ``size``, each
+    image both ways (same seed, so the same box) in alternating order."""
+    values = StageValues(0, size, 0.0, 1.0, 1.0, 1)
+    transforms = {"full": full.task.transform(values), "reduced": reduced.task.transform(values)}
+    dataset, seconds = full.dataset, {"full": 0.0, "reduced": 0.0}
+    indices = range(0, len(dataset), max(1, len(dataset) // count))[:count]
+    for n, index in enumerate(indices):
+        for decode in ("full", "reduced") if n % 2 == 0 else ("reduced", "full"):
+            transform = transforms[decode]
+            torch.manual_seed(index)
+            start = time.perf_counter()
+            if decode == "full":
+                transform(dataset.read(index)[0])
+            else:
+                transform(dataset.read(index, transform.transforms[0].decode)[0])
+            seconds[decode] += time.perf_counter() - start
+    return {decode: 1000 * t / len(indices) for decode, t in seconds.items()}
+
+
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, required=True, help="ImageNet-style folder of JPEGs (DIR/train/...)")
@@ -63,6 +88,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--steps", type=int, default=10, help="timed batches per measurement")
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--repeats", type=int, default=2, help="alternating full / reduced measurements per row")
+    parser.add_argument("--images", type=int, default=400, help="images timed one by one for the worker cost")
     args = parser.parse_args(argv)
 
     info = DistInfo(0, 0, 1, torch.device("cpu"))
@@ -86,20 +112,25 @@ def main(argv=None) -> dict:
             for decode in rates:
                 rates[decode].append(probes[mode, decode].loader_rate(size, args.steps, args.warmup))
         full, reduced = statistics.median(rates["full"]), statistics.median(rates["reduced"])
+        cost = worker_ms(probes[mode, "full"], probes[mode, "reduced"], size, args.images)
         loader_size = size if mode == "resize" else args.final_size
-        results.append({"low_frequency": mode, "size": size, "full_images_per_s": full,
-                        "reduced_images_per_s": reduced, "speedup": reduced / full, "runs": rates,
-                        "dct_scale_share": scale_shares(paths, loader_size, min_scale)})
+        results.append({"low_frequency": mode, "size": size, "full_ms_per_image": cost["full"],
+                        "reduced_ms_per_image": cost["reduced"], "worker_speedup": cost["full"] / cost["reduced"],
+                        "full_images_per_s": full, "reduced_images_per_s": reduced, "speedup": reduced / full,
+                        "runs": rates, "dct_scale_share": scale_shares(paths, loader_size, min_scale)})
     report = {"device": device_name(info.device), "data": str(args.data), "final_size": args.final_size,
               "batch": args.batch, "workers": args.workers, "commit": commit(),
               "command": "python benchmarks/reduced_decode.py " + " ".join(argv if argv is not None else sys.argv[1:]),
               "rows": results}
-    print(f"\nloader only, {args.workers} workers, batch {args.batch}, {report['device']}, data: {args.data}")
-    print(f"{'mode':<7} {'B':>4} {'full img/s':>11} {'reduced img/s':>14} {'speedup':>8}  crops at 1/1, 1/2, 1/4, 1/8")
+    print(f"\n{report['device']}, data: {args.data}; worker ms/image ({args.images} images, interleaved); "
+          f"loader only ({args.workers} workers, batch {args.batch}, median of {args.repeats})")
+    print(f"{'mode':<7} {'B':>4} {'full ms':>8} {'reduced ms':>11} {'speedup':>8} {'full img/s':>11} "
+          f"{'reduced img/s':>14} {'speedup':>8}  crops at 1/1, 1/2, 1/4, 1/8")
     for r in results:
         shares = ", ".join(f"{v:.0%}" for v in r["dct_scale_share"].values())
-        print(f"{r['low_frequency']:<7} {r['size']:>4} {r['full_images_per_s']:>11.1f} "
-              f"{r['reduced_images_per_s']:>14.1f} {r['speedup']:>7.2f}x  {shares}")
+        print(f"{r['low_frequency']:<7} {r['size']:>4} {r['full_ms_per_image']:>8.2f} {r['reduced_ms_per_image']:>11.2f} "
+              f"{r['worker_speedup']:>7.2f}x {r['full_images_per_s']:>11.1f} {r['reduced_images_per_s']:>14.1f} "
+              f"{r['speedup']:>7.2f}x  {shares}")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(report, indent=2))

@@ -30,8 +30,6 @@ import sys
 import time
 from pathlib import Path
 
-import torch
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from curriculum import ScheduleConfig, ViTCost, build_schedule, cost_report  # noqa: E402

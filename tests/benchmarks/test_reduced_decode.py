@@ -31,12 +31,13 @@ def test_scale_shares_follow_the_box_geometry(jpegs):
 def test_report_structure(jpegs, tmp_path):
     out = tmp_path / "report.json"
     main(["--data", str(jpegs), "--json", str(out), "--sizes", "16", "--final-size", "32", "--batch", "4",
-          "--workers", "0", "--steps", "2", "--warmup", "1", "--repeats", "1"])
+          "--workers", "0", "--steps", "2", "--warmup", "1", "--repeats", "1", "--images", "4"])
     report = json.loads(out.read_text())
     assert [(r["low_frequency"], r["size"]) for r in report["rows"]] == [("resize", 16), ("fft", 32)]
     for row in report["rows"]:
         assert row["full_images_per_s"] > 0 and row["reduced_images_per_s"] > 0
         assert row["speedup"] == pytest.approx(row["reduced_images_per_s"] / row["full_images_per_s"])
+        assert row["worker_speedup"] == pytest.approx(row["full_ms_per_image"] / row["reduced_ms_per_image"])
     assert report["rows"][0]["dct_scale_share"]["1"] == 0.0  # 16 px crops of 500x375 photos: always reduced
     for key in ("device", "commit", "command"):
         assert key in report
