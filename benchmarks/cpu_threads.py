@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
 
-from benchmarks.provenance import commit, device_name  # noqa: E402
+from benchmarks.provenance import command, commit, device_name, write_json  # noqa: E402
 from benchmarks.time_to_accuracy import run_supervised, schedules, subset  # noqa: E402
 from engine.distributed import resolve_device  # noqa: E402
 
@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> dict:
         results[name] = per_size(args.out / name)
         totals[name] = {"train_time_s": curve[-1]["wall_s"], "top1": curve[-1]["top1"]}
     report = {"device": device_name(resolve_device("cpu")), "commit": commit(), "workers": args.workers,
-              "schedule": schedule, "command": " ".join(["python benchmarks/cpu_threads.py", *(argv or sys.argv[1:])]),
+              "schedule": schedule, "command": command("cpu_threads.py", argv),
               "totals": totals,
               "per_size": {name: {str(k): v for k, v in rows.items()} for name, rows in results.items()}}
     print(f"{'B':>4} {'epoch s, every core':>20} {'epoch s, cores left':>20} {'speedup':>8} {'data wait':>16}")
@@ -75,8 +75,7 @@ def main(argv: list[str] | None = None) -> dict:
     every, left = totals["every_core"], totals["cores_left_by_workers"]
     print(f"whole run: {every['train_time_s']:.0f} s -> {left['train_time_s']:.0f} s "
           f"({every['train_time_s'] / left['train_time_s']:.2f}x), top-1 {every['top1']} -> {left['top1']}")
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(report, indent=1))
+    write_json(args.json, report, indent=1)
     return report
 
 

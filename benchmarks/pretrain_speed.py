@@ -22,7 +22,6 @@ one process and cheap enough to repeat; the composition is exact for a loop whos
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -41,7 +40,7 @@ from pretrain_mae.config import PretrainConfig  # noqa: E402
 from pretrain_mae.data import build_dataset  # noqa: E402
 from pretrain_mae.train import MAETask  # noqa: E402
 
-from benchmarks.provenance import commit, device_name  # noqa: E402
+from benchmarks.provenance import command, commit, device_name, write_json  # noqa: E402
 
 
 def sync(device: torch.device) -> None:
@@ -197,15 +196,13 @@ def main(argv=None) -> dict:
               "model": args.model, "data": str(args.data) if args.data else "generated",
               "final_size": args.final_size, "batch": args.batch, "workers": args.workers,
               "amp": str(probe.amp), "low_frequency": args.low_frequency, "decode": args.decode, "commit": commit(),
-              "command": "python benchmarks/pretrain_speed.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+              "command": command("pretrain_speed.py", argv),
               "sizes": list(stages.values()), "schedules": results}
     first = next(n for n in results if n != "baseline")
     report.update(measured_speedup=results[first]["measured_speedup"], model_speedup=results[first]["model_speedup"],
                   stages=results[first]["stages"], primary_schedule=first)
     print_report(report)
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(report, indent=2))
+    write_json(args.json, report)
     if args.plot:
         plot(report, args.plot)
     return report

@@ -16,7 +16,6 @@ loader draws them on the folder's image sizes.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import time
@@ -35,7 +34,7 @@ from engine.distributed import DistInfo  # noqa: E402
 from pretrain_mae.config import PretrainConfig  # noqa: E402
 
 from benchmarks.pretrain_speed import Probe  # noqa: E402
-from benchmarks.provenance import commit, device_name  # noqa: E402
+from benchmarks.provenance import command, commit, device_name, write_json  # noqa: E402
 
 
 def scale_shares(paths: list[str], size: int, min_scale: float, draws: int = 4) -> dict[str, float]:
@@ -120,7 +119,7 @@ def main(argv=None) -> dict:
                         "runs": rates, "dct_scale_share": scale_shares(paths, loader_size, min_scale)})
     report = {"device": device_name(info.device), "data": str(args.data), "final_size": args.final_size,
               "batch": args.batch, "workers": args.workers, "commit": commit(),
-              "command": "python benchmarks/reduced_decode.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+              "command": command("reduced_decode.py", argv),
               "rows": results}
     print(f"\n{report['device']}, data: {args.data}; worker ms/image ({args.images} images, interleaved); "
           f"loader only ({args.workers} workers, batch {args.batch}, median of {args.repeats})")
@@ -131,9 +130,7 @@ def main(argv=None) -> dict:
         print(f"{r['low_frequency']:<7} {r['size']:>4} {r['full_ms_per_image']:>8.2f} {r['reduced_ms_per_image']:>11.2f} "
               f"{r['worker_speedup']:>7.2f}x {r['full_images_per_s']:>11.1f} {r['reduced_images_per_s']:>14.1f} "
               f"{r['speedup']:>7.2f}x  {shares}")
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(report, indent=2))
+    write_json(args.json, report)
     return report
 
 

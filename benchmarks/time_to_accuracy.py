@@ -40,7 +40,7 @@ from finetune.train import finetune  # noqa: E402
 from pretrain_mae.config import PretrainConfig  # noqa: E402
 from pretrain_mae.train import pretrain  # noqa: E402
 
-from benchmarks.provenance import commit, device_name  # noqa: E402
+from benchmarks.provenance import command, commit, device_name  # noqa: E402
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 MODEL = {"name": "vit_tiny_patch16_224", "patch_size": 8, "embed_dim": 96, "depth": 4, "num_heads": 3}
@@ -290,7 +290,7 @@ def main(argv: list[str] | None = None) -> dict:
     per_class = args.images_per_class or None
     supervised_data = subset(args.data, args.out / "subset", per_class, val_per_class)
     report = {"device": device_name(resolve_device("auto")), "commit": commit(), "seeds": args.seeds,
-              "command": " ".join(["python benchmarks/time_to_accuracy.py", *(sys.argv[1:] if argv is None else argv)]),
+              "command": command("time_to_accuracy.py", argv),
               "data": str(args.data), "epochs": args.epochs, "pretrain_epochs": args.pretrain_epochs,
               "finetune_epochs": args.finetune_epochs,
               "train_images": sum(1 for _ in (supervised_data / "train").glob("*/*")),

@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib
-import json
 import statistics
 import sys
 import time
@@ -37,7 +36,7 @@ from engine.runtime import resolve_amp  # noqa: E402
 from pretrain_mae.model import MAE_PRESETS, MaskedAutoencoderViT, masking_noise  # noqa: E402
 from pretrain_mae.train import mask_keys  # noqa: E402
 
-from benchmarks.provenance import commit, device_name  # noqa: E402
+from benchmarks.provenance import command, commit, device_name, write_json  # noqa: E402
 
 
 @contextlib.contextmanager
@@ -152,14 +151,11 @@ def main(argv=None) -> dict:
               "amp": str(amp), "compile": args.compile, "trainable_parameters": trainable(ours),
               "ours_images_per_s": median["ours"], "official_images_per_s": median["official"],
               "ours_over_official": median["ours"] / median["official"], "runs": rates, "commit": commit(),
-              "command": "python benchmarks/vs_official_mae.py " + " ".join(argv if argv is not None
-                                                                            else sys.argv[1:])}
+              "command": command("vs_official_mae.py", argv)}
     print(f"\nMAE {args.model} at {args.size} px, batch {args.batch}, {report['device']}, amp {report['amp']}, "
           f"compile {args.compile}: ours {median['ours']:.1f} img/s, official {median['official']:.1f} img/s, "
           f"ratio {report['ours_over_official']:.2f}")
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(report, indent=2))
+    write_json(args.json, report)
     return report
 
 
