@@ -39,7 +39,6 @@ def both(path, size, interpolation, seed, full_input=False):
                                            ((192, 192), 2), ((767, 768), 4)])
 def test_the_coarsest_scale_that_keeps_the_box_at_least_the_output(size, expected):
     assert RandomResizedCropDecode(96).dct_scale(*size) == expected
-    assert RandomResizedCropDecode(96, reduced=False).dct_scale(*size) == 1
 
 
 def test_reduced_decoding_keeps_the_box_and_the_pixels_within_tolerance():
