@@ -65,7 +65,7 @@ def test_reduced_decoding_keeps_the_box_and_the_pixels_within_tolerance():
     assert {1, 2, 4} <= set(scales) and checked >= 30  # every reduction this photo size allows was exercised
 
 
-def test_decoded_images_png_and_grayscale_take_torchvision_path(tmp_path):
+def test_decoded_images_and_png_take_torchvision_path(tmp_path):
     path = photos(1)[0]
     for seed in range(4):  # an image already decoded cannot be drafted: full scale, torchvision's pixels
         out, decoded, plain, _ = both(path, 96, LANCZOS, seed, full_input=True)
@@ -76,10 +76,15 @@ def test_decoded_images_png_and_grayscale_take_torchvision_path(tmp_path):
     out, decoded, plain, _ = both(png, 64, BICUBIC, 0)
     assert decoded.scale == 1 and decoded.image.mode == "RGB"
     np.testing.assert_array_equal(out, plain)
-    gray = tmp_path / "gray.jpg"
-    Image.open(path).convert("L").save(gray, quality=90)
-    out, decoded, plain, _ = both(gray, 64, BICUBIC, 1)
-    assert decoded.image.mode == "RGB" and out.shape == plain.shape == (64, 64, 3) and np.abs(out - plain).mean() < 4
+
+
+@pytest.mark.parametrize("mode,options", [("L", {}), ("CMYK", {}), ("RGB", {"progressive": True})])
+def test_grayscale_cmyk_and_progressive_jpegs_are_reduced_too(tmp_path, mode, options):
+    path = tmp_path / "photo.jpg"
+    Image.open(photos(1)[0]).convert(mode).save(path, quality=90, **options)
+    out, decoded, plain, _ = both(path, 64, BICUBIC, 1)
+    assert decoded.scale > 1 and decoded.image.mode == "RGB" and out.shape == plain.shape == (64, 64, 3)
+    assert np.abs(out - plain).mean() < 4
 
 
 def test_unsupported_interpolation_is_refused():
