@@ -60,10 +60,14 @@ class Probe:
         self.dataset = build_dataset(cfg.data, cfg.run.seed)
         self.final_size = final_size
 
-    def loader(self, size: int):
+    def samples(self, size: int) -> CurriculumSamples:
+        """The trainer's dataset view for a stage at ``size`` (its transform, seeding and decode path)."""
         schedule = Schedule("probe", 1000, (Stage(0.0, 1.0, size),))  # long enough never to end
         plan = StepPlan(schedule, len(self.dataset), self.cfg.optim.batch_size)
-        samples = CurriculumSamples(self.dataset, self.cfg.run.seed, plan, self.task.transform)
+        return CurriculumSamples(self.dataset, self.cfg.run.seed, plan, self.task.transform)
+
+    def loader(self, size: int):
+        samples = self.samples(size)
         return iter(make_train_loader(samples, self.info, self.cfg.run.seed, self.cfg.data.num_workers))
 
     def prepare(self, batch, size: int):

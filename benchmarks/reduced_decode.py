@@ -27,7 +27,6 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from curriculum import StageValues  # noqa: E402
 from engine.config import load_config  # noqa: E402
 from engine.decode import RandomResizedCropDecode  # noqa: E402
 from engine.distributed import DistInfo  # noqa: E402
@@ -57,21 +56,15 @@ def scale_shares(paths: list[str], size: int, min_scale: float, draws: int = 4) 
 
 
 def worker_ms(full: Probe, reduced: Probe, size: int, count: int) -> dict[str, float]:
-    """Milliseconds per image to read and transform ``count`` images of the folder at stage size ``size``, each
-    image both ways (same seed, so the same box) in alternating order."""
-    values = StageValues(0, size, 0.0, 1.0, 1.0, 1)
-    transforms = {"full": full.task.transform(values), "reduced": reduced.task.transform(values)}
-    dataset, seconds = full.dataset, {"full": 0.0, "reduced": 0.0}
-    indices = range(0, len(dataset), max(1, len(dataset) // count))[:count]
+    """Milliseconds per image for a loader worker to produce ``count`` samples of the folder at stage size ``size``
+    (``CurriculumSamples``, as in training), each both ways (same seed, so the same box) in alternating order."""
+    samples = {"full": full.samples(size), "reduced": reduced.samples(size)}
+    seconds = {"full": 0.0, "reduced": 0.0}
+    indices = range(0, len(full.dataset), max(1, len(full.dataset) // count))[:count]
     for n, index in enumerate(indices):
         for decode in ("full", "reduced") if n % 2 == 0 else ("reduced", "full"):
-            transform = transforms[decode]
-            torch.manual_seed(index)
             start = time.perf_counter()
-            if decode == "full":
-                transform(dataset.read(index)[0])
-            else:
-                transform(dataset.read(index, transform.transforms[0].decode)[0])
+            samples[decode][(index, 0, 0)]
             seconds[decode] += time.perf_counter() - start
     return {decode: 1000 * t / len(indices) for decode, t in seconds.items()}
 

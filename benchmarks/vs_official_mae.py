@@ -36,6 +36,7 @@ from engine.runtime import resolve_amp  # noqa: E402
 from pretrain_mae.model import MAE_PRESETS, MaskedAutoencoderViT, masking_noise  # noqa: E402
 from pretrain_mae.train import mask_keys  # noqa: E402
 
+from benchmarks.pretrain_speed import sync  # noqa: E402
 from benchmarks.provenance import command, commit, device_name, write_json  # noqa: E402
 
 
@@ -105,11 +106,6 @@ class Runner:
             self.optimizer.zero_grad(set_to_none=True)
         sync(self.device)
         return steps * images.shape[0] / (time.perf_counter() - start)
-
-
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def main(argv=None) -> dict:
