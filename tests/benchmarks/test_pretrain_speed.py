@@ -18,6 +18,14 @@ def test_jpeg_folder_holds_distinct_imagenet_like_photos(tmp_path):
         assert image.format == "JPEG" and image.size == (500, 375)
 
 
+def test_jpeg_folder_is_the_same_whatever_encodes_it(tmp_path):
+    serial = build(shared_dataset("coco-mini"), tmp_path / "serial", images=6, classes=2)
+    parallel = build(shared_dataset("coco-mini"), tmp_path / "parallel", images=6, classes=2, workers=2)
+    assert [p.relative_to(tmp_path / "serial") for p in serial] == [p.relative_to(tmp_path / "parallel")
+                                                                    for p in parallel]
+    assert [p.read_bytes() for p in serial] == [p.read_bytes() for p in parallel]
+
+
 def test_report_structure_and_cost_model(tmp_path):
     data = tmp_path / "jpegs"
     build(shared_dataset("coco-mini"), data, images=16, classes=2)

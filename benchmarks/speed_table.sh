@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# The README's GPU speed rows in one command (issue 11), sized to fit a short lease of one GPU machine:
+#   1. build the 500x375 JPEG folder from PHOTOS (benchmarks/make_jpeg_folder.py, one process per core);
+#   2. run the whole path once on a tiny model (seconds), so a broken environment stops before the long runs;
+#   3. pretrain_speed: MAE ViT-B/16 at 224, bf16, baseline vs efficienttrain / efficienttrain++ (budget 2/3),
+#      `fft` mode as released, eager;
+#   4. vs_official_mae: our step against facebookresearch/mae's models_mae.py (a clone at MAE_CLONE), same batch;
+#   5. pretrain_speed in `resize` mode with `data.decode=reduced` (the loader's cost follows the stage);
+#   6. pretrain_speed with --compile (one graph per stage size).
+# Each run gets what is left of BUDGET_S seconds (default 480) at most, so a slow step costs only the later ones;
+# every report lands in OUT as it is written, with the log and the environment.
+#
+#   bash benchmarks/speed_table.sh PHOTOS MAE_CLONE OUT
+# MODEL, BATCH, WORKERS, STEPS, WARMUP, AMP, DATA, PYTHON and BUDGET_S override the defaults (the tests run it on a
+# tiny model on the CPU).
+set -u -o pipefail
+photos=${1:?usage: speed_table.sh PHOTOS MAE_CLONE OUT}
+official=${2:?usage: speed_table.sh PHOTOS MAE_CLONE OUT}
+out=${3:?usage: speed_table.sh PHOTOS MAE_CLONE OUT}
+py=${PYTHON:-python3}
+model=${MODEL:-mae_vit_base} batch=${BATCH:-256} workers=${WORKERS:-16} steps=${STEPS:-48} warmup=${WARMUP:-16}
+amp=${AMP:-bf16} data=${DATA:-/tmp/jpeg-bench}
+deadline=$((SECONDS + ${BUDGET_S:-480}))
+export PYTHONUNBUFFERED=1
+mkdir -p "$out"
+log=$out/log.txt
+
+{
+    date -u
+    nvidia-smi || true
+    nproc
+    df -h /dev/shm
+    $py -c "import PIL, timm, torch, torchvision; print('torch', torch.__version__, 'cuda', torch.version.cuda,
+    'torchvision', torchvision.__version__, 'timm', timm.__version__, 'pillow', PIL.__version__)"
+} >"$out/env.txt" 2>&1
+
+run() {  # run NAME SECONDS SCRIPT ARGS...: one benchmark, stopped at SECONDS or at the deadline
+    local name=$1 limit=$2 left=$((deadline - SECONDS))
+    shift 2
+    ((left < limit)) && limit=$left
+    if ((limit <= 0)); then echo "== $name: skipped, no time left"; return 1; fi
+    echo "== $name (at most ${limit}s): $py benchmarks/$*"
+    timeout "$limit" "$py" "benchmarks/$@"
+    local rc=$?
+    echo "== $name: exit $rc after $SECONDS s"
+    return $rc
+}
+
+common=(--data "$data" --model "$model" --batch "$batch" --workers "$workers" --amp "$amp" --steps "$steps"
+        --warmup "$warmup")
+{
+    [[ -d $data/train ]] || run folder 120 make_jpeg_folder.py --source "$photos" --out "$data" --images 2000 \
+        --workers "$(nproc)" || exit 1
+    run smoke 90 pretrain_speed.py --data "$data" --model mae_vit_tiny --batch 8 --workers 2 --amp "$amp" \
+        --steps 2 --warmup 1 || exit 1
+    run smoke-official 60 vs_official_mae.py --official "$official" --model mae_vit_tiny --batch 8 --amp "$amp" \
+        --steps 2 --warmup 1 --repeats 1 || exit 1
+    run fft 240 pretrain_speed.py "${common[@]}" --json "$out/gpu_${model}_224.json" \
+        --plot "$out/gpu_${model}_224.png"
+    run official 120 vs_official_mae.py --official "$official" --model "$model" --batch "$batch" --amp "$amp" \
+        --steps 20 --warmup 5 --repeats 3 --json "$out/gpu_vs_official_${model}.json"
+    run resize-reduced 240 pretrain_speed.py "${common[@]}" --low-frequency resize --decode reduced \
+        --json "$out/gpu_${model}_224_resize_reduced.json"
+    run compile 600 pretrain_speed.py "${common[@]}" --compile --json "$out/gpu_${model}_224_compile.json"
+} 2>&1 | tee -a "$log"
