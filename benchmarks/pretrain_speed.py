@@ -101,9 +101,12 @@ class Probe:
         loader_rate = self.loader_rate(size, steps, warmup)
 
         images, targets, keys = self.prepare(next(self.loader(size)), size)  # model only
+        sync(device)
+        start = time.perf_counter()
         for i in range(warmup):
             self.step(images, targets, keys, i)
         sync(device)
+        warmup_s = time.perf_counter() - start  # with --compile, this stage size's compilation
         start = time.perf_counter()
         for i in range(steps):
             self.step(images, targets, keys, i)
@@ -133,7 +136,7 @@ class Probe:
         total = time.perf_counter() - start
         return {"size": size, "loader_images_per_s": loader_rate, "model_images_per_s": batch / step_s,
                 "end_to_end_images_per_s": steps * batch / total, "data_wait_share": waited / total,
-                "crop_share": crop_s / step_s}
+                "crop_share": crop_s / step_s, "model_warmup_s": warmup_s}
 
 
 def schedules(args, patch: int) -> dict[str, Schedule]:
@@ -182,7 +185,11 @@ def main(argv=None) -> dict:
     probe = Probe(cfg, info, args.final_size, resolve_amp(args.amp, device, None))
     plans = schedules(args, probe.task.model.arch.patch_size)
     sizes = sorted({s.size for schedule in plans.values() for s in schedule.stages})
-    stages = {size: probe.measure(size, args.steps, args.warmup) for size in sizes}
+    print(STAGE_HEADER)
+    stages = {}
+    for size in sizes:  # each row as soon as it is measured, so a run stopped early still reports
+        stages[size] = probe.measure(size, args.steps, args.warmup)
+        print(stage_row(stages[size]), flush=True)
 
     cost = probe.task.model.cost_model()
     results = {}
@@ -216,13 +223,22 @@ def print_report(report: dict) -> None:
     print(f"\nMAE {report['model']} at {report['final_size']} px, batch {report['batch']}, {report['workers']} "
           f"workers, {report['device']}, data: {report['data']}, low frequencies: {report['low_frequency']}, "
           f"decode: {report.get('decode', 'full')}")
-    print(f"{'B':>5} {'loader img/s':>13} {'model img/s':>12} {'end-to-end':>11} {'data wait':>10} {'crop share':>11}")
+    print(STAGE_HEADER)
     for s in report["sizes"]:
-        print(f"{s['size']:>5} {s['loader_images_per_s']:>13.1f} {s['model_images_per_s']:>12.1f} "
-              f"{s['end_to_end_images_per_s']:>11.1f} {s['data_wait_share']:>10.1%} {s['crop_share']:>11.1%}")
+        print(stage_row(s))
     print(f"\n{'schedule':<18} {'measured':>9} {'cost model':>11} {'ratio':>6}")
     for name, r in report["schedules"].items():
         print(f"{name:<18} {r['measured_speedup']:>8.2f}x {r['model_speedup']:>10.2f}x {r['measured_over_model']:>6.2f}")
+
+
+STAGE_HEADER = (f"{'B':>5} {'loader img/s':>13} {'model img/s':>12} {'end-to-end':>11} {'data wait':>10} "
+                f"{'crop share':>11} {'warm-up s':>10}")
+
+
+def stage_row(s: dict) -> str:
+    return (f"{s['size']:>5} {s['loader_images_per_s']:>13.1f} {s['model_images_per_s']:>12.1f} "
+            f"{s['end_to_end_images_per_s']:>11.1f} {s['data_wait_share']:>10.1%} {s['crop_share']:>11.1%} "
+            f"{s.get('model_warmup_s', float('nan')):>10.1f}")
 
 
 def plot(report: dict, path: Path) -> None:

@@ -5,14 +5,15 @@
 #   3. pretrain_speed: MAE ViT-B/16 at 224, bf16, baseline vs efficienttrain / efficienttrain++ (budget 2/3),
 #      `fft` mode as released, eager;
 #   4. vs_official_mae: our step against facebookresearch/mae's models_mae.py (a clone at MAE_CLONE), same batch;
-#   5. pretrain_speed in `resize` mode with `data.decode=reduced` (the loader's cost follows the stage);
-#   6. pretrain_speed with --compile (one graph per stage size).
+#   5. loader_costs: the worker's stages, loader images/s for 4-16 workers, batched nvJPEG decoding on the GPU;
+#   6. pretrain_speed in `resize` mode with `data.decode=reduced` (the loader's cost follows the stage);
+#   7. pretrain_speed with --compile (one graph per stage size).
 # Each run gets what is left of BUDGET_S seconds (default 480) at most, so a slow step costs only the later ones;
 # every report lands in OUT as it is written, with the log and the environment.
 #
 #   bash benchmarks/speed_table.sh PHOTOS MAE_CLONE OUT
-# MODEL, BATCH, WORKERS, STEPS, WARMUP, AMP, DATA, PYTHON and BUDGET_S override the defaults (the tests run it on a
-# tiny model on the CPU).
+# MODEL, BATCH, WORKERS, STEPS, WARMUP, AMP, DATA, DECODE_DEVICE, PYTHON and BUDGET_S override the defaults
+# (e.g. MODEL=mae_vit_tiny BATCH=8 WORKERS=2 STEPS=2 WARMUP=1 AMP=none DECODE_DEVICE=cpu to try it on a CPU).
 set -u -o pipefail
 photos=${1:?usage: speed_table.sh PHOTOS MAE_CLONE OUT}
 official=${2:?usage: speed_table.sh PHOTOS MAE_CLONE OUT}
@@ -59,6 +60,8 @@ common=(--data "$data" --model "$model" --batch "$batch" --workers "$workers" --
         --plot "$out/gpu_${model}_224.png"
     run official 120 vs_official_mae.py --official "$official" --model "$model" --batch "$batch" --amp "$amp" \
         --steps 20 --warmup 5 --repeats 3 --json "$out/gpu_vs_official_${model}.json"
+    run loader-costs 120 loader_costs.py --data "$data" --batch 64 --workers 4 8 12 16 --steps 32 --warmup 16 \
+        --decode-device "${DECODE_DEVICE:-cuda}" --json "$out/gpu_loader_costs.json"
     run resize-reduced 240 pretrain_speed.py "${common[@]}" --low-frequency resize --decode reduced \
         --json "$out/gpu_${model}_224_resize_reduced.json"
     run compile 600 pretrain_speed.py "${common[@]}" --compile --json "$out/gpu_${model}_224_compile.json"

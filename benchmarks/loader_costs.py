@@ -1,0 +1,189 @@
+"""Where does the MAE loader's time go? Three measurements on a folder of JPEGs, for deciding what to speed up:
+
+* worker stages: milliseconds per image, in one process, to read the file (page cache warm), decode it (Pillow, full scale),
+  RandomResizedCrop it to each size ``B`` (the interpolation ``pretrain_mae.data.train_transform`` uses) and flip
+  and convert it to a ``uint8`` tensor, next to the whole sample as a worker makes it in ``fft`` mode
+  (``CurriculumSamples``: seeding, dispatch and the same steps), so what is not decoding or resampling shows;
+* loader scaling: loader-only images/s (``pretrain_speed.Probe.loader_rate``) at the final size for each worker
+  count given, and per worker, to see whether the loader scales with cores or runs out of them;
+* batched decoding with ``torchvision.io.decode_jpeg`` on ``--decode-device`` (nvJPEG on a CUDA device,
+  libjpeg-turbo on the CPU), then the crop to each ``B`` on that device: images/s, and its pixels against
+  Pillow's decode of the same files (mean absolute difference, grey levels), so a GPU decoder's price in step time
+  and in pixels is known before one is built.
+
+    python benchmarks/loader_costs.py --data /tmp/jpeg-bench --json benchmarks/results/cpu_loader_costs.json
+    python benchmarks/loader_costs.py --data /tmp/jpeg-bench --batch 64 --workers 4 8 12 16 --steps 32 \\
+        --warmup 16 --decode-device cuda
+"""
+from __future__ import annotations
+
+import argparse
+import io
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torchvision
+from PIL import Image
+from torchvision.transforms import InterpolationMode, RandomResizedCrop
+from torchvision.transforms import functional as F
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from engine.config import load_config  # noqa: E402
+from engine.distributed import DistInfo, resolve_device  # noqa: E402
+from pretrain_mae.config import PretrainConfig  # noqa: E402
+
+from benchmarks.pretrain_speed import Probe, sync  # noqa: E402
+from benchmarks.provenance import command, commit, device_name, write_json  # noqa: E402
+
+
+def interpolation(size: int, final_size: int) -> InterpolationMode:
+    """``train_transform``'s: bicubic to the final size, Lanczos straight to a smaller ``B`` (``resize`` mode)."""
+    return InterpolationMode.LANCZOS if size < final_size else InterpolationMode.BICUBIC
+
+
+def worker_stages(probe: Probe, sizes: list[int], count: int) -> dict:
+    """Milliseconds per image of each worker stage over ``count`` images of the probe's dataset (module docstring)."""
+    paths = [p for p, _ in probe.dataset.samples][:count]
+    if not paths:
+        raise ValueError("no images to time")
+    final, scale = probe.final_size, (probe.cfg.data.min_scale, 1.0)
+    seconds = {"read": 0.0, "decode": 0.0, **{f"crop_{b}": 0.0 for b in sizes}, **{f"tensor_{b}": 0.0 for b in sizes}}
+    for path in paths:  # the timed reads then come from the page cache, as in every epoch after the first
+        Path(path).read_bytes()
+    generator = torch.Generator().manual_seed(0)
+    for path in paths:
+        start = time.perf_counter()
+        data = Path(path).read_bytes()
+        seconds["read"] += time.perf_counter() - start
+        start = time.perf_counter()
+        with Image.open(io.BytesIO(data)) as image:
+            image = image.convert("RGB")
+        seconds["decode"] += time.perf_counter() - start
+        shape = torch.empty(3, image.height, image.width)
+        with torch.random.fork_rng():
+            torch.manual_seed(int(torch.randint(2 ** 31, (), generator=generator)))
+            box = RandomResizedCrop.get_params(shape, scale, (3 / 4, 4 / 3))
+        for b in sizes:
+            start = time.perf_counter()
+            crop = F.resized_crop(image, *box, [b, b], interpolation(b, final))
+            seconds[f"crop_{b}"] += time.perf_counter() - start
+            start = time.perf_counter()
+            F.pil_to_tensor(F.hflip(crop))
+            seconds[f"tensor_{b}"] += time.perf_counter() - start
+    samples = probe.samples(final)
+    start = time.perf_counter()
+    for index in range(len(paths)):
+        samples[(index, 0, 0)]
+    seconds["whole_sample_fft"] = time.perf_counter() - start
+    return {stage: 1000 * s / len(paths) for stage, s in seconds.items()}
+
+
+def loader_scaling(probe: Probe, workers: list[int], steps: int, warmup: int) -> list[dict]:
+    """Loader-only images/s at the final size for each worker count (``fft`` mode's loader)."""
+    rows = []
+    for w in workers:
+        probe.cfg.data.num_workers = w
+        rate = probe.loader_rate(probe.final_size, steps, warmup)
+        rows.append({"workers": w, "images_per_s": rate, "images_per_s_per_worker": rate / max(w, 1)})
+    return rows
+
+
+def batched_decode(paths: list[str], sizes: list[int], final_size: int, device: torch.device, repeats: int,
+                   seed: int = 0) -> dict:
+    """``torchvision.io.decode_jpeg`` of ``paths`` as one batch on ``device``, alone and followed by the crop to each
+    size (flip, stack): images/s (median of ``repeats``), and its pixels against Pillow's decode."""
+    data = [torchvision.io.read_file(p) for p in paths]
+    generator = torch.Generator().manual_seed(seed)
+    decoded = torchvision.io.decode_jpeg(data, device=device)  # also the warm-up (nvJPEG handles, kernels)
+    boxes = []
+    for image in decoded:
+        with torch.random.fork_rng():
+            torch.manual_seed(int(torch.randint(2 ** 31, (), generator=generator)))
+            boxes.append(RandomResizedCrop.get_params(image, (0.2, 1.0), (3 / 4, 4 / 3)))
+    diffs = []
+    for path, image in zip(paths[:16], decoded):
+        with Image.open(path) as reference:
+            reference = F.pil_to_tensor(reference.convert("RGB"))
+        diffs.append((image.cpu().float() - reference.float()).abs().mean().item())
+
+    def timed(work) -> float:
+        rates = []
+        for _ in range(repeats):
+            sync(device)
+            start = time.perf_counter()
+            work()
+            sync(device)
+            rates.append(len(paths) / (time.perf_counter() - start))
+        return statistics.median(rates)
+
+    def crop_to(b: int):
+        def work():
+            images = torchvision.io.decode_jpeg(data, device=device)
+            mode = interpolation(b, final_size)
+            mode = InterpolationMode.BICUBIC if mode == InterpolationMode.LANCZOS else mode  # no Lanczos on tensors
+            torch.stack([F.hflip(F.resized_crop(x, *box, [b, b], mode, antialias=True))
+                         for x, box in zip(images, boxes)])
+        return work
+
+    return {"device": device_name(device), "batch": len(paths),
+            "decode_images_per_s": timed(lambda: torchvision.io.decode_jpeg(data, device=device)),
+            "decode_crop_images_per_s": {str(b): timed(crop_to(b)) for b in sizes},
+            "mean_abs_diff_to_pillow": statistics.mean(diffs), "max_mean_abs_diff_to_pillow": max(diffs)}
+
+
+def main(argv=None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, required=True, help="ImageNet-style folder of JPEGs (DIR/train/...)")
+    parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[96, 160, 192, 224])
+    parser.add_argument("--final-size", type=int, default=224)
+    parser.add_argument("--images", type=int, default=200, help="images timed one by one for the worker stages")
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="loader worker counts to compare")
+    parser.add_argument("--steps", type=int, default=10, help="timed batches per loader measurement")
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--decode-device", default=None, help="also time batched decode_jpeg here (cpu, cuda)")
+    parser.add_argument("--decode-batch", type=int, default=256, help="images in the batched decode")
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args(argv)
+
+    info = DistInfo(0, 0, 1, torch.device("cpu"))
+    cfg = load_config(PretrainConfig, None, [
+        "model.name=mae_vit_tiny", f"data.path={args.data}", f"optim.batch_size={args.batch}",
+        f"schedule.final_size={args.final_size}", "schedule.low_frequency=fft", "run.device=cpu"])
+    probe = Probe(cfg, info, args.final_size, None)
+    report = {"device": device_name(info.device), "data": str(args.data), "final_size": args.final_size,
+              "batch": args.batch, "commit": commit(), "command": command("loader_costs.py", argv),
+              "worker_ms_per_image": worker_stages(probe, args.sizes, args.images),
+              "loader_scaling": loader_scaling(probe, args.workers, args.steps, args.warmup)}
+    if args.decode_device:
+        paths = [p for p, _ in probe.dataset.samples][:args.decode_batch]
+        report["batched_decode"] = batched_decode(paths, args.sizes, args.final_size,
+                                                  resolve_device(args.decode_device), args.repeats)
+    print_report(report)
+    write_json(args.json, report)
+    return report
+
+
+def print_report(report: dict) -> None:
+    ms = report["worker_ms_per_image"]
+    print(f"\nworker, one process ({report['device']}), ms per image: read {ms['read']:.2f}, decode {ms['decode']:.2f}, "
+          f"whole fft sample {ms['whole_sample_fft']:.2f}")
+    for b in sorted(int(k[5:]) for k in ms if k.startswith("crop_")):
+        print(f"  B = {b:>3}: crop + resize {ms[f'crop_{b}']:.2f}, flip + tensor {ms[f'tensor_{b}']:.2f}")
+    print("loader only at the final size (fft mode): " + ", ".join(
+        f"{r['workers']} workers {r['images_per_s']:.0f} img/s ({r['images_per_s_per_worker']:.0f} each)"
+        for r in report["loader_scaling"]))
+    if "batched_decode" in report:
+        d = report["batched_decode"]
+        print(f"decode_jpeg on {d['device']}, batch {d['batch']}: {d['decode_images_per_s']:.0f} img/s; with the crop "
+              + ", ".join(f"to {b}: {r:.0f}" for b, r in d["decode_crop_images_per_s"].items())
+              + f"; |diff| to Pillow {d['mean_abs_diff_to_pillow']:.2f} (max {d['max_mean_abs_diff_to_pillow']:.2f})")
+
+
+if __name__ == "__main__":
+    main()
