@@ -5,7 +5,10 @@
   and convert it to a ``uint8`` tensor, next to the whole sample as a worker makes it in ``fft`` mode
   (``CurriculumSamples``: seeding, dispatch and the same steps), so what is not decoding or resampling shows;
 * loader scaling: loader-only images/s (``pretrain_speed.Probe.loader_rate``) at the final size for each worker
-  count given, and per worker, to see whether the loader scales with cores or runs out of them;
+  count given, and per worker, to see whether the loader scales with cores or runs out of them. The batches are
+  prepared on ``--device`` as the trainer prepares them (``auto``: the GPU where there is one): normalising a
+  ``uint8`` batch on the CPU costs the main process about 1 ms an image, which bounds the loader at high worker
+  counts if it is done there for a GPU run;
 * batched decoding with ``torchvision.io.decode_jpeg`` on ``--decode-device`` (nvJPEG on a CUDA device,
   libjpeg-turbo on the CPU), then the crop to each ``B`` on that device: images/s, and its pixels against
   Pillow's decode of the same files (mean absolute difference, grey levels), so a GPU decoder's price in step time
@@ -146,17 +149,19 @@ def main(argv=None) -> dict:
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="loader worker counts to compare")
     parser.add_argument("--steps", type=int, default=10, help="timed batches per loader measurement")
     parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--device", default="auto", help="where the loader's batches are prepared (run.device)")
     parser.add_argument("--decode-device", default=None, help="also time batched decode_jpeg here (cpu, cuda)")
     parser.add_argument("--decode-batch", type=int, default=256, help="images in the batched decode")
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args(argv)
 
-    info = DistInfo(0, 0, 1, torch.device("cpu"))
+    info = DistInfo(0, 0, 1, resolve_device(args.device))
     cfg = load_config(PretrainConfig, None, [
         "model.name=mae_vit_tiny", f"data.path={args.data}", f"optim.batch_size={args.batch}",
-        f"schedule.final_size={args.final_size}", "schedule.low_frequency=fft", "run.device=cpu"])
+        f"schedule.final_size={args.final_size}", "schedule.low_frequency=fft", f"run.device={args.device}"])
     probe = Probe(cfg, info, args.final_size, None)
-    report = {"device": device_name(info.device), "data": str(args.data), "final_size": args.final_size,
+    report = {"device": device_name(info.device), "worker_device": device_name(torch.device("cpu")),
+              "data": str(args.data), "final_size": args.final_size,
               "batch": args.batch, "commit": commit(), "command": command("loader_costs.py", argv),
               "worker_ms_per_image": worker_stages(probe, args.sizes, args.images),
               "loader_scaling": loader_scaling(probe, args.workers, args.steps, args.warmup)}
@@ -171,7 +176,7 @@ def main(argv=None) -> dict:
 
 def print_report(report: dict) -> None:
     ms = report["worker_ms_per_image"]
-    print(f"\nworker, one process ({report['device']}), ms per image: read {ms['read']:.2f}, decode {ms['decode']:.2f}, "
+    print(f"\nworker, one process ({report['worker_device']}), ms per image: read {ms['read']:.2f}, decode {ms['decode']:.2f}, "
           f"whole fft sample {ms['whole_sample_fft']:.2f}")
     for b in sorted(int(k[5:]) for k in ms if k.startswith("crop_")):
         print(f"  B = {b:>3}: crop + resize {ms[f'crop_{b}']:.2f}, flip + tensor {ms[f'tensor_{b}']:.2f}")

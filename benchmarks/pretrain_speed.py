@@ -6,7 +6,9 @@ For every input size a schedule uses, on the same model, data and loader code as
 * loader only: images/s through decode, augmentation, collation, transfer and the device-side normalisation and
   low-frequency crop, with no model;
 * model only: images/s of forward, backward and optimizer step on batches already on the device;
-* end to end: images/s of the two together, and the share of the step time spent waiting for the loader;
+* end to end: images/s of the two together, its ratio to the model-only rate (where the loader, or a main process
+  starved of CPU by it, holds the model back, this falls even when little time is spent blocked on the loader),
+  and the share of the step time spent waiting for the loader;
 * crop share: the batched low-frequency crop's share of a model step (``fft`` mode; 0 where the loader does it).
 
 A schedule's wall time is then ``sum over stages of (epochs of the stage) / (end-to-end images/s at its size)``, and
@@ -134,8 +136,10 @@ class Probe:
             self.step(*self.prepare(loaded, size), i)
         sync(device)
         total = time.perf_counter() - start
+        end_to_end = steps * batch / total
         return {"size": size, "loader_images_per_s": loader_rate, "model_images_per_s": batch / step_s,
-                "end_to_end_images_per_s": steps * batch / total, "data_wait_share": waited / total,
+                "end_to_end_images_per_s": end_to_end, "end_to_end_over_model": end_to_end * step_s / batch,
+                "data_wait_share": waited / total,
                 "crop_share": crop_s / step_s, "model_warmup_s": warmup_s}
 
 
@@ -231,13 +235,14 @@ def print_report(report: dict) -> None:
         print(f"{name:<18} {r['measured_speedup']:>8.2f}x {r['model_speedup']:>10.2f}x {r['measured_over_model']:>6.2f}")
 
 
-STAGE_HEADER = (f"{'B':>5} {'loader img/s':>13} {'model img/s':>12} {'end-to-end':>11} {'data wait':>10} "
-                f"{'crop share':>11} {'warm-up s':>10}")
+STAGE_HEADER = (f"{'B':>5} {'loader img/s':>13} {'model img/s':>12} {'end-to-end':>11} {'e2e/model':>10} "
+                f"{'data wait':>10} {'crop share':>11} {'warm-up s':>10}")
 
 
 def stage_row(s: dict) -> str:
     return (f"{s['size']:>5} {s['loader_images_per_s']:>13.1f} {s['model_images_per_s']:>12.1f} "
-            f"{s['end_to_end_images_per_s']:>11.1f} {s['data_wait_share']:>10.1%} {s['crop_share']:>11.1%} "
+            f"{s['end_to_end_images_per_s']:>11.1f} {s['end_to_end_images_per_s'] / s['model_images_per_s']:>10.0%} "
+            f"{s['data_wait_share']:>10.1%} {s['crop_share']:>11.1%} "
             f"{s.get('model_warmup_s', float('nan')):>10.1f}")
 
 

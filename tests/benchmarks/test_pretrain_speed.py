@@ -40,6 +40,8 @@ def test_report_structure_and_cost_model(tmp_path):
         for key in ("size", "loader_images_per_s", "model_images_per_s", "end_to_end_images_per_s"):
             assert stage[key] > 0
         assert 0 <= stage["data_wait_share"] < 1
+        assert stage["end_to_end_over_model"] == pytest.approx(stage["end_to_end_images_per_s"]
+                                                               / stage["model_images_per_s"])
     schedule = build_schedule(ScheduleConfig("efficienttrain", 30, 32), 16, None)
     expected = cost_report(schedule, mae_cost(MAE_PRESETS["mae_vit_tiny"]), baseline_epochs=30).speedup
     assert report["model_speedup"] == pytest.approx(expected)
