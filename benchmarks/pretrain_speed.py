@@ -36,6 +36,7 @@ from curriculum import (Schedule, ScheduleConfig, Stage, StepPlan, build_schedul
                         low_frequency_crop)
 from engine.config import load_config  # noqa: E402
 from engine.data import CurriculumSamples, make_train_loader  # noqa: E402
+from engine.device_decode import EncodedBatch  # noqa: E402
 from engine.distributed import DistInfo, resolve_device  # noqa: E402
 from engine.runtime import resolve_amp  # noqa: E402
 from pretrain_mae.config import PretrainConfig  # noqa: E402
@@ -74,6 +75,8 @@ class Probe:
 
     def prepare(self, batch, size: int):
         images, targets, keys, _ = batch
+        if isinstance(images, EncodedBatch):  # data.decode=device, as the training loop does it
+            images = images.decode(self.info.device)
         images = self.task.on_device(images.to(self.info.device, non_blocking=True))
         if images.shape[-1] != size:
             images = low_frequency_crop(images, size)
@@ -170,7 +173,8 @@ def main(argv=None) -> dict:
     parser.add_argument("--presets", nargs="+", default=["efficienttrain", "efficienttrain++"])
     parser.add_argument("--family", default="mae_vit")
     parser.add_argument("--low-frequency", default="fft", choices=["fft", "fft-loader", "resize"])
-    parser.add_argument("--decode", default="full", choices=["full", "reduced"], help="data.decode")
+    parser.add_argument("--decode", default="full", choices=["full", "reduced", "device"],
+                        help="data.decode")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--amp", default="auto")
     parser.add_argument("--compile", action="store_true")

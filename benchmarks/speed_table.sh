@@ -3,13 +3,14 @@
 #   1. build the 500x375 JPEG folder from PHOTOS (benchmarks/make_jpeg_folder.py, one process per core);
 #   2. run the whole path once on a tiny model (seconds), so a broken environment stops before the long runs;
 #   3. pretrain_speed: MAE ViT-B/16 at 224, bf16, baseline vs efficienttrain / efficienttrain++ (budget 2/3),
-#      `fft` mode as released, eager;
+#      `fft` mode as released, eager; then the same with data.decode=device (nvJPEG and the crop on the GPU), in
+#      `fft` and in `resize` mode;
 #   4. vs_official_mae: our step against facebookresearch/mae's models_mae.py (a clone at MAE_CLONE), same batch;
 #   5. loader_costs: the worker's stages, loader images/s for 4-16 workers, batched nvJPEG decoding on the GPU;
 #   6. pretrain_speed in `resize` mode with `data.decode=reduced` (the loader's cost follows the stage);
 #   7. pretrain_speed with --compile (one graph per stage size).
 # Each run gets what is left of BUDGET_S seconds (default 480) at most, so a slow step costs only the later ones;
-# every report lands in OUT as it is written, with the log and the environment.
+# every report lands in OUT as it is written, with the log (the environment first): eight files at most.
 #
 #   bash benchmarks/speed_table.sh PHOTOS MAE_CLONE OUT
 # MODEL, BATCH, WORKERS, STEPS, WARMUP, AMP, DATA, DECODE_DEVICE, PYTHON and BUDGET_S override the defaults
@@ -33,7 +34,7 @@ log=$out/log.txt
     df -h /dev/shm
     $py -c "import PIL, timm, torch, torchvision; print('torch', torch.__version__, 'cuda', torch.version.cuda,
     'torchvision', torchvision.__version__, 'timm', timm.__version__, 'pillow', PIL.__version__)"
-} >"$out/env.txt" 2>&1
+} >"$log" 2>&1
 
 run() {  # run NAME SECONDS SCRIPT ARGS...: one benchmark, stopped at SECONDS or at the deadline
     local name=$1 limit=$2 left=$((deadline - SECONDS))
@@ -56,8 +57,11 @@ common=(--data "$data" --model "$model" --batch "$batch" --workers "$workers" --
         --steps 2 --warmup 1 || exit 1
     run smoke-official 60 vs_official_mae.py --official "$official" --model mae_vit_tiny --batch 8 --amp "$amp" \
         --steps 2 --warmup 1 --repeats 1 || exit 1
-    run fft 240 pretrain_speed.py "${common[@]}" --json "$out/gpu_${model}_224.json" \
-        --plot "$out/gpu_${model}_224.png"
+    run fft 240 pretrain_speed.py "${common[@]}" --json "$out/gpu_${model}_224.json"
+    run fft-device-decode 240 pretrain_speed.py "${common[@]}" --decode device \
+        --json "$out/gpu_${model}_224_device_decode.json"
+    run resize-device-decode 240 pretrain_speed.py "${common[@]}" --low-frequency resize --decode device \
+        --json "$out/gpu_${model}_224_resize_device_decode.json"
     run official 120 vs_official_mae.py --official "$official" --model "$model" --batch "$batch" --amp "$amp" \
         --steps 20 --warmup 5 --repeats 3 --json "$out/gpu_vs_official_${model}.json"
     run loader-costs 120 loader_costs.py --data "$data" --batch 64 --workers 4 8 12 16 --steps 32 --warmup 16 \

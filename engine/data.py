@@ -22,7 +22,7 @@ from typing import Callable
 import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
-from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler, default_collate
 from torchvision.datasets.folder import IMG_EXTENSIONS, find_classes, make_dataset
 
 from curriculum import StageValues, StepPlan
@@ -218,11 +218,19 @@ class CurriculumBatchSampler(Sampler):
             yield batch
 
 
+def collate_samples(batch: list[Sample]):
+    """torch's ``default_collate``, unless the images are of a type with its own ``collate`` (e.g.
+    ``engine.device_decode.Encoded``, whose batch is decoded on the device)."""
+    collate = getattr(type(batch[0][0]), "collate", None)
+    return collate(batch) if collate is not None else default_collate(batch)
+
+
 def make_train_loader(samples: CurriculumSamples, info: DistInfo, seed: int, num_workers: int,
                       start_step: int = 0) -> DataLoader:
     """One loader for the whole curriculum (persistent workers), starting at ``start_step``."""
     sampler = CurriculumBatchSampler(samples.plan, len(samples), seed, info.rank, start_step)
     return DataLoader(samples, batch_sampler=sampler, num_workers=num_workers, pin_memory=info.device.type == "cuda",
+                      collate_fn=collate_samples,
                       persistent_workers=num_workers > 0, prefetch_factor=4 if num_workers > 0 else None,
                       generator=torch.Generator().manual_seed(seed))  # never draws from the global RNG
 

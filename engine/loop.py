@@ -33,6 +33,7 @@ from .checkpoint import CheckpointError, check_same_schedule, load_checkpoint, r
     save_atomic
 from .config import to_dict
 from .data import CurriculumSamples, make_train_loader
+from .device_decode import EncodedBatch
 from .distributed import DistInfo, all_reduce_mean
 from .logger import RunLogger
 from .lr import curriculum_lr, scaled_lr, set_lr
@@ -168,6 +169,8 @@ def _train(task: Task, cfg, info: DistInfo, schedule: Schedule, train_set, logge
         waiting = time.perf_counter()
         images, targets, keys, skipped = next(batches)
         totals.data_wait += time.perf_counter() - waiting  # host time blocked on the loader (timm's data_time)
+        if isinstance(images, EncodedBatch):  # data.decode=device: JPEGs decoded and cropped here
+            images = images.decode(device)
         stage = plan.stage_at(step)
         loaded = images.shape[0]
         if stage.replay > 1:

@@ -10,7 +10,10 @@ loader's work following the stage:
 * ``fft-loader``: the float pipeline with the crop per image in the workers (``engine.transforms``).
 
 With ``data.decode=reduced`` the RandomResizedCrop decodes a JPEG at 1/2, 1/4 or 1/8 scale when its box is at least
-that many times the output size (``engine.decode``): the same boxes, slightly different pixels.
+that many times the output size (``engine.decode``): the same boxes, slightly different pixels. With
+``data.decode=device`` (``fft`` or ``resize``) the workers only read the files and draw the boxes and flips; the
+training process decodes the batch (nvJPEG on a GPU) and crops, resamples and flips it there
+(``engine.device_decode``): the same boxes and flips, pixels within rounding of ``full``.
 """
 from __future__ import annotations
 
@@ -22,6 +25,7 @@ from torchvision import transforms
 
 from engine.data import ImageFolderDataset, SyntheticImages
 from engine.decode import RandomResizedCropDecode
+from engine.device_decode import EncodedCrop
 from engine.transforms import with_low_frequency
 
 from .config import DataConfig
@@ -34,8 +38,15 @@ def train_transform(final_size: int, min_scale: float, size: int | None = None, 
     """The loader transform of a stage at size ``size`` (see the module docstring for what each mode returns)."""
     size = size or final_size
     bicubic, lanczos = transforms.InterpolationMode.BICUBIC, transforms.InterpolationMode.LANCZOS
-    if decode not in ("full", "reduced"):
-        raise ValueError(f"decode must be 'full' or 'reduced', got {decode!r}")
+    if decode not in ("full", "reduced", "device"):
+        raise ValueError(f"decode must be 'full', 'reduced' or 'device', got {decode!r}")
+    if decode == "device":
+        if low_frequency == "fft-loader":
+            raise ValueError("data.decode=device needs schedule.low_frequency fft or resize: fft-loader crops every "
+                             "image in the loader workers, after decoding")
+        out, interpolation = (size, lanczos if size < final_size else bicubic) if low_frequency == "resize" \
+            else (final_size, bicubic)
+        return transforms.Compose([EncodedCrop(out, scale=(min_scale, 1.0), interpolation=interpolation)])
 
     def crop(out: int, interpolation):
         if decode == "reduced":

@@ -15,6 +15,7 @@ from curriculum import Schedule, Stage, StageValues, make_preset
 from engine.config import load_config
 from engine.data import CorruptImageError
 from engine.decode import RandomResizedCropDecode
+from engine.device_decode import EncodedCrop
 from engine.distributed import DistInfo
 from pretrain_mae.config import PretrainConfig
 from pretrain_mae.train import MAETask, pretrain
@@ -71,7 +72,8 @@ def test_loss_decreases_on_tiny_imagenet(tiny_imagenet_subset, tmp_path):
 def test_loader_crop_matches_device_crop_and_resize_runs(tiny_imagenet_subset, tmp_path):
     common = ["schedule.epochs=2", "schedule.preset=efficienttrain", "run.save_every=0"]
     runs = {}
-    for mode, decode in (("fft", "full"), ("fft-loader", "full"), ("resize", "full"), ("resize", "reduced")):
+    for mode, decode in (("fft", "full"), ("fft-loader", "full"), ("resize", "full"), ("resize", "reduced"),
+                         ("resize", "device")):
         name = mode if decode == "full" else f"{mode}-{decode}"
         pretrain(load_config(PretrainConfig, None, config(tiny_imagenet_subset, tmp_path / name, *common,
                                                            f"schedule.low_frequency={mode}", f"data.decode={decode}")))
@@ -81,6 +83,8 @@ def test_loader_crop_matches_device_crop_and_resize_runs(tiny_imagenet_subset, t
     assert runs["resize"][-1]["loss"] < runs["resize"][0]["loss"] + 0.05  # it trains (its pixels: tests/engine)
     # 64 px images never allow a 1/2-scale decode of a 48 px crop: data.decode=reduced trains on the same pixels
     assert [r["loss"] for r in runs["resize-reduced"]] == [r["loss"] for r in runs["resize"]]
+    # decoded and cropped in the training process: the same samples, pixels within rounding (tests/engine)
+    assert [r["loss"] for r in runs["resize-device"]] == pytest.approx([r["loss"] for r in runs["resize"]], rel=1e-3)
 
 
 def test_data_decode_reaches_the_loader_transform(tmp_path):
@@ -89,6 +93,10 @@ def test_data_decode_reaches_the_loader_transform(tmp_path):
     for mode in ("fft", "fft-loader", "resize"):
         cfg.schedule.low_frequency = mode
         assert isinstance(task.transform(StageValues(0, 48, 0.0, 1.0, 1.0, 1)).transforms[0], RandomResizedCropDecode)
+    cfg.data.decode = "device"
+    for mode in ("fft", "resize"):
+        cfg.schedule.low_frequency = mode
+        assert isinstance(task.transform(StageValues(0, 48, 0.0, 1.0, 1.0, 1)).transforms[0], EncodedCrop)
     with pytest.raises(ValueError, match="data.decode"):
         load_config(PretrainConfig, None, ["data.decode=draft"])
 

@@ -1,0 +1,195 @@
+"""JPEG decoding and RandomResizedCrop on the training device (``data.decode=device``): the loader workers only
+read files and draw the random numbers, the GPU does the pixels.
+
+Why: on one H200 with 16 CPU cores, Pillow decoding plus the crop's resampling (5 ms a 224 px sample) caps the
+loader below MAE ViT-B's own rate at every stage, so a curriculum cannot shorten wall time
+(``benchmarks/results/gpu_mae_vit_base_224.json``), while ``torchvision.io.decode_jpeg`` decodes a batch of the same
+JPEGs with nvJPEG at 17,491 images/s (``benchmarks/results/gpu_loader_costs.json``). DALI's nvJPEG random-crop
+decoder is the field's tool for this; this module does the same with torchvision alone.
+
+* Worker (``EncodedCrop``, a transform step with ``decode``, see ``engine.data.load_rgb``): from the opened file's
+  header it draws the crop box exactly as torchvision's ``RandomResizedCrop`` and the flip as
+  ``RandomHorizontalFlip`` (same calls, same order, so the same random numbers as ``data.decode=full``) and returns
+  the file's bytes. Files nvJPEG is not given (not a baseline RGB JPEG: PNG, grayscale, CMYK, progressive) and
+  images that are already decoded travel as pixels, decoded by Pillow in the worker.
+* Training process (``EncodedBatch.decode``): one batched ``decode_jpeg`` on the device, then the crop, resampling
+  and flip of every image as two batched matrix products with Pillow's own resampling weights (``resample_weights``:
+  its bicubic or Lanczos kernel, widened by the downscale factor, normalised per output pixel), ``uint8`` out as
+  the CPU loader gives. The pixels differ from ``data.decode=full`` only by rounding: Pillow resamples in fixed
+  point with an 8-bit intermediate, this in float (``tests/engine/test_device_decode.py`` bounds the difference).
+
+A corrupt file is found when the batch is decoded, in the training process: it is named (``CorruptImageError``)
+and stops the run whatever ``data.on_corrupt`` says, since a sample cannot be replaced there (tested on the CPU
+decoder, which raises on a truncated file; whether nvJPEG raises on every damaged file is not verified). A file
+whose header Pillow cannot read is reported by the worker as with ``data.decode=full``.
+
+torchvision deprecates ``torchvision.io``'s decoders from 0.29 in favour of TorchCodec; 0.29 still ships them.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torchvision
+from PIL import Image
+from torchvision.io import ImageReadMode
+from torchvision.transforms import InterpolationMode, RandomResizedCrop
+from torchvision.transforms import functional as F
+
+from .data import CorruptImageError
+
+__all__ = ["Encoded", "EncodedBatch", "EncodedCrop", "collate_encoded", "resample_weights"]
+
+_SUPPORT = {InterpolationMode.BICUBIC: 2.0, InterpolationMode.LANCZOS: 3.0, InterpolationMode.BILINEAR: 1.0}
+_MAX_PADDED = 2 ** 27  # float elements of one zero-padded chunk of crop boxes (512 MB)
+
+
+@dataclass
+class Encoded:
+    """One sample as a worker ships it: the file's bytes (``data``) or decoded ``pixels`` (3 x H x W uint8), the
+    crop box ``(top, left, height, width)`` in the full image, the flip, the output size and interpolation, and
+    the file (for error messages)."""
+    data: torch.Tensor | None
+    pixels: torch.Tensor | None
+    box: tuple[int, int, int, int]
+    flip: bool
+    size: tuple[int, int]
+    interpolation: InterpolationMode
+    path: str
+
+    @staticmethod
+    def collate(batch: list[tuple]) -> tuple:  # engine.data.collate_samples asks the sample type how it batches
+        return collate_encoded(batch)
+
+
+class EncodedCrop(RandomResizedCrop):
+    """``RandomResizedCrop(size, scale, ratio, interpolation)`` followed by ``RandomHorizontalFlip(flip_p)``, drawn
+    in a worker and carried out on the device (module docstring)."""
+
+    def __init__(self, size, scale=(0.08, 1.0), ratio=(3.0 / 4.0, 4.0 / 3.0),
+                 interpolation=InterpolationMode.BICUBIC, flip_p: float = 0.5):
+        super().__init__(size, scale, ratio, interpolation)
+        if interpolation not in _SUPPORT:
+            raise ValueError(f"EncodedCrop supports {sorted(m.value for m in _SUPPORT)} interpolation, "
+                             f"got {interpolation}")
+        self.flip_p = flip_p
+
+    def decode(self, image: Image.Image) -> Encoded:
+        """Draw the box and the flip from ``image``'s header; keep the file's bytes when nvJPEG can decode it."""
+        box = tuple(self.get_params(image, self.scale, self.ratio))
+        flip = bool(torch.rand(1) < self.flip_p)
+        path = getattr(image, "filename", "") or "<in memory>"
+        if image.format == "JPEG" and image.mode == "RGB" and "progression" not in image.info and Path(path).is_file():
+            data = torch.frombuffer(bytearray(Path(path).read_bytes()), dtype=torch.uint8)
+            return Encoded(data, None, box, flip, tuple(self.size), self.interpolation, path)
+        image.load()
+        return Encoded(None, F.pil_to_tensor(image.convert("RGB")), box, flip, tuple(self.size), self.interpolation,
+                       path)
+
+    def forward(self, image: Image.Image | Encoded) -> Encoded:
+        return image if isinstance(image, Encoded) else self.decode(image)
+
+
+def _kernel(x: torch.Tensor, interpolation: InterpolationMode) -> torch.Tensor:
+    """Pillow's resampling filters (``libImaging/Resample.c``): bicubic with a = -0.5, Lanczos-3, triangle."""
+    x = x.abs()
+    if interpolation == InterpolationMode.BICUBIC:
+        a = -0.5
+        near = ((a + 2) * x - (a + 3)) * x * x + 1
+        far = (((x - 5) * x + 8) * x - 4) * a
+        return torch.where(x < 1, near, torch.where(x < 2, far, torch.zeros_like(x)))
+    if interpolation == InterpolationMode.LANCZOS:
+        return torch.where(x < 3, torch.sinc(x) * torch.sinc(x / 3), torch.zeros_like(x))
+    return (1 - x).clamp(min=0)
+
+
+def resample_weights(length: torch.Tensor, out: int, span: int, interpolation: InterpolationMode) -> torch.Tensor:
+    """Pillow's weights for resampling ``length`` pixels (one count per batch element) to ``out``, as an
+    ``N x out x span`` matrix (input pixels at or past ``length`` get none). ``Resample.c``'s ``precompute_coeffs``:
+    output pixel ``i`` centres at ``(i + 0.5) * scale`` and weighs input pixel ``x`` by
+    ``kernel((x + 0.5 - centre) / max(scale, 1))``, normalised to sum 1 over the input, which for a
+    RandomResizedCrop is the cropped box alone (torchvision crops, then resizes)."""
+    scale = (length / out).unsqueeze(1)  # N x 1
+    device = length.device
+    centre = (torch.arange(out, device=device) + 0.5) * scale  # N x out
+    x = torch.arange(span, device=device)
+    weights = _kernel((x + 0.5 - centre.unsqueeze(2)) / scale.clamp(min=1.0).unsqueeze(2), interpolation)
+    weights = weights * (x < length.view(-1, 1, 1))
+    return weights / weights.sum(2, keepdim=True)
+
+
+@dataclass
+class EncodedBatch:
+    """A collated batch of ``Encoded`` samples, all to be cropped to ``size`` with ``interpolation``."""
+    samples: list[Encoded]
+    size: tuple[int, int]
+    interpolation: InterpolationMode
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def decode(self, device: torch.device) -> torch.Tensor:
+        """``N x 3 x size`` uint8 on ``device``: decoded, cropped, resampled and flipped as the CPU loader does."""
+        images = self._pixels(device)
+        out = torch.empty(len(images), 3, *self.size, dtype=torch.uint8, device=device)
+        start = 0
+        while start < len(images):  # chunks bound the padded float copy (some photos are thousands of px)
+            end, (_, _, h, w) = start + 1, self.samples[start].box
+            while end < len(images):
+                h2, w2 = max(h, self.samples[end].box[2]), max(w, self.samples[end].box[3])
+                if (end + 1 - start) * 3 * h2 * w2 > _MAX_PADDED:
+                    break
+                end, h, w = end + 1, h2, w2
+            out[start:end] = self._crop(images[start:end], self.samples[start:end], device)
+            start = end
+        return out
+
+    def _pixels(self, device: torch.device) -> list[torch.Tensor]:
+        encoded = [i for i, s in enumerate(self.samples) if s.data is not None]
+        images: list[torch.Tensor | None] = [None if s.data is not None else s.pixels.to(device, non_blocking=True)
+                                             for s in self.samples]
+        if encoded:
+            data = [self.samples[i].data for i in encoded]
+            try:
+                decoded = torchvision.io.decode_jpeg(data, mode=ImageReadMode.RGB, device=device)
+            except RuntimeError:
+                decoded = [self._decode_one(self.samples[i], device) for i in encoded]  # names the corrupt file
+            for i, image in zip(encoded, decoded):
+                images[i] = image
+        return images
+
+    @staticmethod
+    def _decode_one(sample: Encoded, device: torch.device) -> torch.Tensor:
+        try:
+            return torchvision.io.decode_jpeg(sample.data, mode=ImageReadMode.RGB, device=device)
+        except RuntimeError as err:
+            raise CorruptImageError(sample.path, f"{err} (data.decode=device decodes in the training process, where "
+                                                 f"data.on_corrupt=skip cannot replace a sample)") from err
+
+    def _crop(self, images: list[torch.Tensor], samples: list[Encoded], device: torch.device) -> torch.Tensor:
+        """The boxes of ``images`` (one zero-padded batch), resampled to ``size`` and flipped: two batched products,
+        across then down, rounded to 8 bits in between as Pillow does (its kernels overshoot at sharp edges)."""
+        out_h, out_w = self.size
+        boxes = [s.box for s in samples]  # top, left, height, width
+        span_h, span_w = max(h for _, _, h, _ in boxes), max(w for _, _, _, w in boxes)
+        window = torch.zeros(len(images), 3, span_h, span_w, device=device)
+        for k, (image, (top, left, h, w)) in enumerate(zip(images, boxes)):
+            window[k, :, :h, :w] = image[:, top:top + h, left:left + w]
+        heights = torch.tensor([b[2] for b in boxes], device=device, dtype=torch.float32)
+        widths = torch.tensor([b[3] for b in boxes], device=device, dtype=torch.float32)
+        rows = resample_weights(heights, out_h, span_h, self.interpolation)
+        cols = resample_weights(widths, out_w, span_w, self.interpolation)
+        flips = torch.tensor([s.flip for s in samples], device=device)
+        cols = torch.where(flips.view(-1, 1, 1), cols.flip(1), cols)
+        across = (window @ cols.transpose(1, 2).unsqueeze(1)).round_().clamp_(0, 255)  # Pillow's 8-bit intermediate
+        return (rows.unsqueeze(1) @ across).round_().clamp_(0, 255).to(torch.uint8)
+
+
+def collate_encoded(batch: list[tuple]) -> tuple:
+    """``(EncodedBatch, targets, keys, skipped)`` from ``(Encoded, target, key, skipped)`` samples of one step."""
+    samples = [item[0] for item in batch]
+    if len({(s.size, s.interpolation) for s in samples}) != 1:
+        raise ValueError("one batch must share its output size and interpolation (one curriculum step)")
+    rest = [torch.as_tensor([item[k] for item in batch]) for k in (1, 2, 3)]
+    return (EncodedBatch(samples, samples[0].size, samples[0].interpolation), *rest)

@@ -1,0 +1,134 @@
+"""Decoding and cropping on the training device (``engine.device_decode``), run here on the CPU (torchvision's
+libjpeg-turbo decode instead of nvJPEG): the same crop boxes and flips as ``data.decode=full``, Pillow's pixels
+within rounding, every file kind handled, corrupt files named, and the loader's batches the same samples."""
+import pytest
+import torch
+from PIL import Image
+
+from curriculum import Schedule, Stage, StepPlan
+from engine.data import CorruptImageError, CurriculumSamples, ImageFolderDataset, collate_samples, load_rgb, \
+    make_train_loader
+from engine.device_decode import EncodedBatch, EncodedCrop, collate_encoded, resample_weights
+from engine.distributed import DistInfo
+from pretrain_mae.data import train_transform
+from tests.conftest import shared_dataset
+
+CPU = torch.device("cpu")
+
+
+def photos(count=8):
+    return sorted((shared_dataset("coco-mini") / "train2017").glob("*.jpg"))[:count]
+
+
+def both(paths, size, mode):
+    """The full path's samples and the device path's batch, decoded here, under the same random numbers."""
+    full, device = train_transform(224, 0.2, size, mode, "full"), train_transform(224, 0.2, size, mode, "device")
+    plain, items = [], []
+    for seed, path in enumerate(paths):
+        torch.manual_seed(seed)
+        plain.append(full(load_rgb(path)))
+        torch.manual_seed(seed)
+        items.append((device(load_rgb(path, device.transforms[0].decode)), 0, seed, 0))
+    batch = collate_samples(items)[0]
+    return torch.stack(plain), batch, batch.decode(CPU)
+
+
+def assert_within_rounding(expected, got):
+    """Pillow resamples in fixed point, this in float: the same pixels but for rounding (measured on these photos:
+    mean 0.0001-0.013 grey levels, 1e-5 of the values off by more than 1, at most 8 at a few sharp edges)."""
+    diff = (expected.float() - got.float()).abs()
+    assert diff.mean() < 0.05 and (diff > 1).float().mean() < 1e-3 and diff.max() <= 16
+
+
+@pytest.mark.parametrize("mode,size", [("fft", 160), ("resize", 96), ("resize", 160), ("resize", 224)])
+def test_pixels_are_the_full_paths_within_rounding(mode, size):
+    expected, batch, got = both(photos(), size, mode)
+    assert all(s.data is not None for s in batch.samples)  # every photo went through decode_jpeg
+    out = size if mode == "resize" else 224
+    assert got.shape == expected.shape == (8, 3, out, out) and got.dtype == torch.uint8
+    assert_within_rounding(expected, got)
+    assert any(s.flip for s in batch.samples) and not all(s.flip for s in batch.samples)
+
+
+def test_the_boxes_and_flips_are_torchvisions():
+    path = photos(1)[0]
+    for seed in range(5):
+        torch.manual_seed(seed)
+        with Image.open(path) as image:
+            encoded = EncodedCrop(96, scale=(0.2, 1.0)).decode(image)
+        torch.manual_seed(seed)
+        with Image.open(path) as image:
+            box = tuple(EncodedCrop.get_params(image, (0.2, 1.0), (3 / 4, 4 / 3)))
+        assert encoded.box == box and encoded.flip == bool(torch.rand(1) < 0.5)
+
+
+def test_files_nvjpeg_is_not_given_travel_as_pixels(tmp_path):
+    source = Image.open(photos(1)[0]).convert("RGB")
+    files = {"png": ("PNG", source, {}), "gray": ("JPEG", source.convert("L"), {}),
+             "cmyk": ("JPEG", source.convert("CMYK"), {}), "progressive": ("JPEG", source, {"progressive": True})}
+    paths = []
+    for name, (fmt, image, options) in files.items():
+        paths.append(tmp_path / f"{name}.{fmt.lower()}")
+        image.save(paths[-1], fmt, quality=90, **options)
+    expected, batch, got = both(paths, 96, "resize")
+    assert all(s.data is None and s.pixels is not None for s in batch.samples)
+    assert_within_rounding(expected, got)
+
+
+def test_images_already_decoded_are_cropped_too():
+    image = Image.open(photos(1)[0]).convert("RGB")
+    transform = train_transform(224, 0.2, 160, "resize", "device")
+    torch.manual_seed(0)
+    encoded = transform(image)
+    torch.manual_seed(0)
+    expected = train_transform(224, 0.2, 160, "resize", "full")(image)
+    assert encoded.data is None and encoded.path == "<in memory>"
+    assert_within_rounding(expected[None], collate_encoded([(encoded, 0, 0, 0)])[0].decode(CPU))
+
+
+def test_a_corrupt_jpeg_is_named_when_its_batch_is_decoded(tmp_path):
+    data = photos(1)[0].read_bytes()
+    broken = tmp_path / "truncated.jpg"
+    broken.write_bytes(data[:len(data) // 3])  # the header parses; the scan does not
+    crop = EncodedCrop(64, scale=(0.2, 1.0))
+    items = [(load_rgb(path, crop.decode), 0, i, 0) for i, path in enumerate([photos(1)[0], broken])]
+    with pytest.raises(CorruptImageError, match="truncated.jpg.*on_corrupt=skip cannot replace"):
+        collate_samples(items)[0].decode(CPU)
+
+
+def test_a_batch_shares_one_output_size():
+    path = photos(1)[0]
+    items = [(load_rgb(path, EncodedCrop(size).decode), 0, 0, 0) for size in (64, 96)]
+    with pytest.raises(ValueError, match="one batch must share its output size"):
+        collate_encoded(items)
+
+
+def test_weights_are_pillows_filters_normalised():
+    weights = resample_weights(torch.tensor([10.0, 4.0]), 4, 12, EncodedCrop(4).interpolation)
+    assert weights.shape == (2, 4, 12)
+    assert torch.allclose(weights.sum(2), torch.ones(2, 4))
+    assert (weights[1, :, 4:] == 0).all()  # nothing from past the box
+    assert torch.equal(resample_weights(torch.tensor([6.0]), 6, 6, EncodedCrop(4).interpolation)[0], torch.eye(6))
+
+
+def test_fft_loader_mode_is_refused():
+    with pytest.raises(ValueError, match="data.decode=device needs schedule.low_frequency fft or resize"):
+        train_transform(224, 0.2, 160, "fft-loader", "device")
+
+
+def test_the_loader_yields_the_same_samples_decoded_on_the_device(tmp_path):
+    root = tmp_path / "train" / "c0"
+    root.mkdir(parents=True)
+    for path in photos(6):
+        (root / path.name).symlink_to(path)
+    dataset = ImageFolderDataset(tmp_path / "train")
+    plan = StepPlan(Schedule("one", 1, (Stage(0.0, 1.0, 96),)), len(dataset), 3)
+    batches = {}
+    for decode in ("full", "device"):
+        samples = CurriculumSamples(dataset, 0, plan, lambda v, d=decode: train_transform(224, 0.2, v.size, "resize",
+                                                                                          d))
+        batches[decode] = next(iter(make_train_loader(samples, DistInfo(0, 0, 1, CPU), 0, num_workers=1)))
+    full, device = batches["full"], batches["device"]
+    assert isinstance(device[0], EncodedBatch) and len(device[0]) == 3
+    assert torch.equal(full[1], device[1]) and torch.equal(full[2], device[2])  # targets and keys
+    assert_within_rounding(full[0], device[0].decode(CPU))
