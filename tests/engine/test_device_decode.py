@@ -132,3 +132,14 @@ def test_the_loader_yields_the_same_samples_decoded_on_the_device(tmp_path):
     assert isinstance(device[0], EncodedBatch) and len(device[0]) == 3
     assert torch.equal(full[1], device[1]) and torch.equal(full[2], device[2])  # targets and keys
     assert_within_rounding(full[0], device[0].decode(CPU))
+
+
+def test_large_batches_are_cropped_in_chunks_with_the_same_pixels(monkeypatch):
+    _, batch, whole = both(photos(), 96, "resize")
+    largest = max(3 * s.box[2] * s.box[3] for s in batch.samples)
+    monkeypatch.setattr("engine.device_decode._MAX_PADDED", largest)  # about one box a chunk
+    chunked = []
+    monkeypatch.setattr(EncodedBatch, "_crop", lambda self, images, samples, device, crop=EncodedBatch._crop: (
+        chunked.append(len(images)) or crop(self, images, samples, device)))
+    assert torch.equal(batch.decode(CPU), whole)
+    assert len(chunked) > 2 and sum(chunked) == len(batch)
