@@ -10,9 +10,10 @@
   ``uint8`` batch on the CPU costs the main process about 1 ms an image, which bounds the loader at high worker
   counts if it is done there for a GPU run;
 * batched decoding with ``torchvision.io.decode_jpeg`` on ``--decode-device`` (nvJPEG on a CUDA device,
-  libjpeg-turbo on the CPU), then the crop to each ``B`` on that device: images/s, and its pixels against
-  Pillow's decode of the same files (mean absolute difference, grey levels), so a GPU decoder's price in step time
-  and in pixels is known before one is built.
+  libjpeg-turbo on the CPU), alone and followed by the batched crop to each ``B`` as ``data.decode=device`` does it
+  (``engine.device_decode.EncodedBatch.decode``): images/s, and the decoder's pixels against Pillow's decode of the
+  same files (mean absolute difference, grey levels), so the GPU decoder's price in step time and in pixels is
+  known.
 
     python benchmarks/loader_costs.py --data /tmp/jpeg-bench --json benchmarks/results/cpu_loader_costs.json
     python benchmarks/loader_costs.py --data /tmp/jpeg-bench --batch 64 --workers 4 8 12 16 --steps 32 \\
@@ -36,8 +37,11 @@ from torchvision.transforms import functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from engine.config import load_config  # noqa: E402
+from engine.data import load_rgb  # noqa: E402
+from engine.device_decode import Encoded, EncodedBatch  # noqa: E402
 from engine.distributed import DistInfo, resolve_device  # noqa: E402
 from pretrain_mae.config import PretrainConfig  # noqa: E402
+from pretrain_mae.data import train_transform  # noqa: E402
 
 from benchmarks.pretrain_speed import Probe, sync  # noqa: E402
 from benchmarks.provenance import command, commit, device_name, write_json  # noqa: E402
@@ -95,18 +99,13 @@ def loader_scaling(probe: Probe, workers: list[int], steps: int, warmup: int) ->
     return rows
 
 
-def batched_decode(paths: list[str], sizes: list[int], final_size: int, device: torch.device, repeats: int,
-                   seed: int = 0) -> dict:
-    """``torchvision.io.decode_jpeg`` of ``paths`` as one batch on ``device``, alone and followed by the crop to each
-    size (flip, stack): images/s (median of ``repeats``), and its pixels against Pillow's decode."""
+def batched_decode(paths: list[str], sizes: list[int], final_size: int, min_scale: float, device: torch.device,
+                   repeats: int) -> dict:
+    """``torchvision.io.decode_jpeg`` of ``paths`` as one batch on ``device``, alone and as the trainer's
+    ``data.decode=device`` batch cropped to each size (``EncodedBatch.decode``: decode, batched crop and flip):
+    images/s (median of ``repeats``), and the decoder's pixels against Pillow's."""
     data = [torchvision.io.read_file(p) for p in paths]
-    generator = torch.Generator().manual_seed(seed)
     decoded = torchvision.io.decode_jpeg(data, device=device)  # also the warm-up (nvJPEG handles, kernels)
-    boxes = []
-    for image in decoded:
-        with torch.random.fork_rng():
-            torch.manual_seed(int(torch.randint(2 ** 31, (), generator=generator)))
-            boxes.append(RandomResizedCrop.get_params(image, (0.2, 1.0), (3 / 4, 4 / 3)))
     diffs = []
     for path, image in zip(paths[:16], decoded):
         with Image.open(path) as reference:
@@ -123,18 +122,15 @@ def batched_decode(paths: list[str], sizes: list[int], final_size: int, device: 
             rates.append(len(paths) / (time.perf_counter() - start))
         return statistics.median(rates)
 
-    def crop_to(b: int):
-        def work():
-            images = torchvision.io.decode_jpeg(data, device=device)
-            mode = interpolation(b, final_size)
-            mode = InterpolationMode.BICUBIC if mode == InterpolationMode.LANCZOS else mode  # no Lanczos on tensors
-            torch.stack([F.hflip(F.resized_crop(x, *box, [b, b], mode, antialias=True))
-                         for x, box in zip(images, boxes)])
-        return work
+    def batch_at(b: int) -> EncodedBatch:  # what the loader workers hand over at stage size b (resize mode)
+        crop = train_transform(final_size, min_scale, b, "resize", "device").transforms[0]
+        torch.manual_seed(0)
+        return Encoded.collate([(load_rgb(path, crop.decode), 0, i, 0) for i, path in enumerate(paths)])[0]
 
+    batches = {b: batch_at(b) for b in sizes}
     return {"device": device_name(device), "batch": len(paths),
             "decode_images_per_s": timed(lambda: torchvision.io.decode_jpeg(data, device=device)),
-            "decode_crop_images_per_s": {str(b): timed(crop_to(b)) for b in sizes},
+            "decode_crop_images_per_s": {str(b): timed(lambda: batches[b].decode(device)) for b in sizes},
             "mean_abs_diff_to_pillow": statistics.mean(diffs), "max_mean_abs_diff_to_pillow": max(diffs)}
 
 
@@ -167,7 +163,7 @@ def main(argv=None) -> dict:
               "loader_scaling": loader_scaling(probe, args.workers, args.steps, args.warmup)}
     if args.decode_device:
         paths = [p for p, _ in probe.dataset.samples][:args.decode_batch]
-        report["batched_decode"] = batched_decode(paths, args.sizes, args.final_size,
+        report["batched_decode"] = batched_decode(paths, args.sizes, args.final_size, cfg.data.min_scale,
                                                   resolve_device(args.decode_device), args.repeats)
     print_report(report)
     write_json(args.json, report)

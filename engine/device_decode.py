@@ -28,7 +28,6 @@ torchvision deprecates ``torchvision.io``'s decoders from 0.29 in favour of Torc
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 import torchvision
@@ -39,9 +38,8 @@ from torchvision.transforms import functional as F
 
 from .data import CorruptImageError
 
-__all__ = ["Encoded", "EncodedBatch", "EncodedCrop", "collate_encoded", "resample_weights"]
+__all__ = ["Encoded", "EncodedBatch", "EncodedCrop", "resample_weights"]
 
-_SUPPORT = {InterpolationMode.BICUBIC: 2.0, InterpolationMode.LANCZOS: 3.0, InterpolationMode.BILINEAR: 1.0}
 _MAX_PADDED = 2 ** 27  # float elements of one zero-padded chunk of crop boxes (512 MB)
 
 
@@ -59,8 +57,14 @@ class Encoded:
     path: str
 
     @staticmethod
-    def collate(batch: list[tuple]) -> tuple:  # engine.data.collate_samples asks the sample type how it batches
-        return collate_encoded(batch)
+    def collate(batch: list[tuple]) -> tuple:
+        """``(EncodedBatch, targets, keys, skipped)`` from ``(Encoded, target, key, skipped)`` samples of one step
+        (``engine.data.collate_samples`` asks the sample type how it batches)."""
+        samples = [item[0] for item in batch]
+        if len({(s.size, s.interpolation) for s in samples}) != 1:
+            raise ValueError("one batch must share its output size and interpolation (one curriculum step)")
+        rest = [torch.as_tensor([item[k] for item in batch]) for k in (1, 2, 3)]
+        return (EncodedBatch(samples), *rest)
 
 
 class EncodedCrop(RandomResizedCrop):
@@ -70,8 +74,8 @@ class EncodedCrop(RandomResizedCrop):
     def __init__(self, size, scale=(0.08, 1.0), ratio=(3.0 / 4.0, 4.0 / 3.0),
                  interpolation=InterpolationMode.BICUBIC, flip_p: float = 0.5):
         super().__init__(size, scale, ratio, interpolation)
-        if interpolation not in _SUPPORT:
-            raise ValueError(f"EncodedCrop supports {sorted(m.value for m in _SUPPORT)} interpolation, "
+        if interpolation not in _KERNELS:
+            raise ValueError(f"EncodedCrop supports {sorted(m.value for m in _KERNELS)} interpolation, "
                              f"got {interpolation}")
         self.flip_p = flip_p
 
@@ -80,8 +84,10 @@ class EncodedCrop(RandomResizedCrop):
         box = tuple(self.get_params(image, self.scale, self.ratio))
         flip = bool(torch.rand(1) < self.flip_p)
         path = getattr(image, "filename", "") or "<in memory>"
-        if image.format == "JPEG" and image.mode == "RGB" and "progression" not in image.info and Path(path).is_file():
-            data = torch.frombuffer(bytearray(Path(path).read_bytes()), dtype=torch.uint8)
+        opened = getattr(image, "fp", None)  # the file Image.open read the header from; None once decoded
+        if image.format == "JPEG" and image.mode == "RGB" and "progression" not in image.info and opened is not None:
+            opened.seek(0)
+            data = torch.frombuffer(bytearray(opened.read()), dtype=torch.uint8)
             return Encoded(data, None, box, flip, tuple(self.size), self.interpolation, path)
         image.load()
         return Encoded(None, F.pil_to_tensor(image.convert("RGB")), box, flip, tuple(self.size), self.interpolation,
@@ -91,17 +97,17 @@ class EncodedCrop(RandomResizedCrop):
         return image if isinstance(image, Encoded) else self.decode(image)
 
 
-def _kernel(x: torch.Tensor, interpolation: InterpolationMode) -> torch.Tensor:
-    """Pillow's resampling filters (``libImaging/Resample.c``): bicubic with a = -0.5, Lanczos-3, triangle."""
-    x = x.abs()
-    if interpolation == InterpolationMode.BICUBIC:
-        a = -0.5
-        near = ((a + 2) * x - (a + 3)) * x * x + 1
-        far = (((x - 5) * x + 8) * x - 4) * a
-        return torch.where(x < 1, near, torch.where(x < 2, far, torch.zeros_like(x)))
-    if interpolation == InterpolationMode.LANCZOS:
-        return torch.where(x < 3, torch.sinc(x) * torch.sinc(x / 3), torch.zeros_like(x))
-    return (1 - x).clamp(min=0)
+def _bicubic(x: torch.Tensor, a: float = -0.5) -> torch.Tensor:
+    near = ((a + 2) * x - (a + 3)) * x * x + 1
+    far = (((x - 5) * x + 8) * x - 4) * a
+    return torch.where(x < 1, near, torch.where(x < 2, far, torch.zeros_like(x)))
+
+
+# Pillow's resampling filters (``libImaging/Resample.c``) of |x|: bicubic with a = -0.5, Lanczos-3, triangle
+_KERNELS = {InterpolationMode.BICUBIC: _bicubic,
+            InterpolationMode.LANCZOS: lambda x: torch.where(x < 3, torch.sinc(x) * torch.sinc(x / 3),
+                                                             torch.zeros_like(x)),
+            InterpolationMode.BILINEAR: lambda x: (1 - x).clamp(min=0)}
 
 
 def resample_weights(length: torch.Tensor, out: int, span: int, interpolation: InterpolationMode) -> torch.Tensor:
@@ -114,20 +120,26 @@ def resample_weights(length: torch.Tensor, out: int, span: int, interpolation: I
     device = length.device
     centre = (torch.arange(out, device=device) + 0.5) * scale  # N x out
     x = torch.arange(span, device=device)
-    weights = _kernel((x + 0.5 - centre.unsqueeze(2)) / scale.clamp(min=1.0).unsqueeze(2), interpolation)
+    weights = _KERNELS[interpolation](((x + 0.5 - centre.unsqueeze(2)) / scale.clamp(min=1.0).unsqueeze(2)).abs())
     weights = weights * (x < length.view(-1, 1, 1))
     return weights / weights.sum(2, keepdim=True)
 
 
 @dataclass
 class EncodedBatch:
-    """A collated batch of ``Encoded`` samples, all to be cropped to ``size`` with ``interpolation``."""
+    """A collated batch of ``Encoded`` samples of one step (one output size and interpolation, ``Encoded.collate``)."""
     samples: list[Encoded]
-    size: tuple[int, int]
-    interpolation: InterpolationMode
 
     def __len__(self) -> int:
         return len(self.samples)
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return self.samples[0].size
+
+    @property
+    def interpolation(self) -> InterpolationMode:
+        return self.samples[0].interpolation
 
     def decode(self, device: torch.device) -> torch.Tensor:
         """``N x 3 x size`` uint8 on ``device``: decoded, cropped, resampled and flipped as the CPU loader does."""
@@ -185,11 +197,3 @@ class EncodedBatch:
         across = (window @ cols.transpose(1, 2).unsqueeze(1)).round_().clamp_(0, 255)  # Pillow's 8-bit intermediate
         return (rows.unsqueeze(1) @ across).round_().clamp_(0, 255).to(torch.uint8)
 
-
-def collate_encoded(batch: list[tuple]) -> tuple:
-    """``(EncodedBatch, targets, keys, skipped)`` from ``(Encoded, target, key, skipped)`` samples of one step."""
-    samples = [item[0] for item in batch]
-    if len({(s.size, s.interpolation) for s in samples}) != 1:
-        raise ValueError("one batch must share its output size and interpolation (one curriculum step)")
-    rest = [torch.as_tensor([item[k] for item in batch]) for k in (1, 2, 3)]
-    return (EncodedBatch(samples, samples[0].size, samples[0].interpolation), *rest)

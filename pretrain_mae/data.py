@@ -40,25 +40,25 @@ def train_transform(final_size: int, min_scale: float, size: int | None = None, 
     bicubic, lanczos = transforms.InterpolationMode.BICUBIC, transforms.InterpolationMode.LANCZOS
     if decode not in ("full", "reduced", "device"):
         raise ValueError(f"decode must be 'full', 'reduced' or 'device', got {decode!r}")
-    if decode == "device":
-        if low_frequency == "fft-loader":
-            raise ValueError("data.decode=device needs schedule.low_frequency fft or resize: fft-loader crops every "
-                             "image in the loader workers, after decoding")
-        out, interpolation = (size, lanczos if size < final_size else bicubic) if low_frequency == "resize" \
-            else (final_size, bicubic)
-        return transforms.Compose([EncodedCrop(out, scale=(min_scale, 1.0), interpolation=interpolation)])
+    if decode == "device" and low_frequency == "fft-loader":
+        raise ValueError("data.decode=device needs schedule.low_frequency fft or resize: fft-loader crops every image "
+                         "in the loader workers, after decoding")
 
     def crop(out: int, interpolation):
         if decode == "reduced":
             return RandomResizedCropDecode(out, scale=(min_scale, 1.0), interpolation=interpolation)
+        if decode == "device":  # the flip is drawn with the box; both are carried out on the device
+            return EncodedCrop(out, scale=(min_scale, 1.0), interpolation=interpolation)
         return transforms.RandomResizedCrop(out, scale=(min_scale, 1.0), interpolation=interpolation)
 
+    def to_uint8(step) -> transforms.Compose:
+        rest = [] if decode == "device" else [transforms.RandomHorizontalFlip(), transforms.PILToTensor()]
+        return transforms.Compose([step, *rest])
+
     if low_frequency == "resize":
-        return transforms.Compose([crop(size, lanczos if size < final_size else bicubic),
-                                   transforms.RandomHorizontalFlip(), transforms.PILToTensor()])
+        return to_uint8(crop(size, lanczos if size < final_size else bicubic))
     if low_frequency == "fft":
-        return transforms.Compose([crop(final_size, bicubic), transforms.RandomHorizontalFlip(),
-                                   transforms.PILToTensor()])
+        return to_uint8(crop(final_size, bicubic))
     base = transforms.Compose([
         crop(final_size, bicubic),
         transforms.RandomHorizontalFlip(),

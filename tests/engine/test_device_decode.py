@@ -8,7 +8,7 @@ from PIL import Image
 from curriculum import Schedule, Stage, StepPlan
 from engine.data import CorruptImageError, CurriculumSamples, ImageFolderDataset, collate_samples, load_rgb, \
     make_train_loader
-from engine.device_decode import EncodedBatch, EncodedCrop, collate_encoded, resample_weights
+from engine.device_decode import Encoded, EncodedBatch, EncodedCrop, resample_weights
 from engine.distributed import DistInfo
 from pretrain_mae.data import train_transform
 from tests.conftest import shared_dataset
@@ -83,7 +83,7 @@ def test_images_already_decoded_are_cropped_too():
     torch.manual_seed(0)
     expected = train_transform(224, 0.2, 160, "resize", "full")(image)
     assert encoded.data is None and encoded.path == "<in memory>"
-    assert_within_rounding(expected[None], collate_encoded([(encoded, 0, 0, 0)])[0].decode(CPU))
+    assert_within_rounding(expected[None], Encoded.collate([(encoded, 0, 0, 0)])[0].decode(CPU))
 
 
 def test_a_corrupt_jpeg_is_named_when_its_batch_is_decoded(tmp_path):
@@ -100,7 +100,7 @@ def test_a_batch_shares_one_output_size():
     path = photos(1)[0]
     items = [(load_rgb(path, EncodedCrop(size).decode), 0, 0, 0) for size in (64, 96)]
     with pytest.raises(ValueError, match="one batch must share its output size"):
-        collate_encoded(items)
+        Encoded.collate(items)
 
 
 def test_weights_are_pillows_filters_normalised():
