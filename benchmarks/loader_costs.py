@@ -38,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from engine.config import load_config  # noqa: E402
 from engine.data import load_rgb  # noqa: E402
-from engine.device_decode import Encoded, EncodedBatch  # noqa: E402
+from engine.device_decode import Encoded, EncodedBatch, decode_jpegs  # noqa: E402
 from engine.distributed import DistInfo, resolve_device  # noqa: E402
 from pretrain_mae.config import PretrainConfig  # noqa: E402
 from pretrain_mae.data import train_transform  # noqa: E402
@@ -101,11 +101,11 @@ def loader_scaling(probe: Probe, workers: list[int], steps: int, warmup: int) ->
 
 def batched_decode(paths: list[str], sizes: list[int], final_size: int, min_scale: float, device: torch.device,
                    repeats: int) -> dict:
-    """``torchvision.io.decode_jpeg`` of ``paths`` as one batch on ``device``, alone and as the trainer's
-    ``data.decode=device`` batch cropped to each size (``EncodedBatch.decode``: decode, batched crop and flip):
-    images/s (median of ``repeats``), and the decoder's pixels against Pillow's."""
+    """``paths`` decoded as one batch on ``device`` (``decode_jpegs``: torchvision's decoder, nvJPEG on CUDA),
+    alone and as the trainer's ``data.decode=device`` batch cropped to each size (``EncodedBatch.decode``: decode,
+    batched crop and flip): images/s (median of ``repeats``), and the decoder's pixels against Pillow's."""
     data = [torchvision.io.read_file(p) for p in paths]
-    decoded = torchvision.io.decode_jpeg(data, device=device)  # also the warm-up (nvJPEG handles, kernels)
+    decoded = decode_jpegs(data, device)  # also the warm-up (nvJPEG handles, kernels)
     diffs = []
     for path, image in zip(paths[:16], decoded):
         with Image.open(path) as reference:
@@ -129,7 +129,7 @@ def batched_decode(paths: list[str], sizes: list[int], final_size: int, min_scal
 
     batches = {b: batch_at(b) for b in sizes}
     return {"device": device_name(device), "batch": len(paths),
-            "decode_images_per_s": timed(lambda: torchvision.io.decode_jpeg(data, device=device)),
+            "decode_images_per_s": timed(lambda: decode_jpegs(data, device)),
             "decode_crop_images_per_s": {str(b): timed(lambda: batches[b].decode(device)) for b in sizes},
             "mean_abs_diff_to_pillow": statistics.mean(diffs), "max_mean_abs_diff_to_pillow": max(diffs)}
 

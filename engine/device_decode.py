@@ -38,7 +38,7 @@ from torchvision.transforms import functional as F
 
 from .data import CorruptImageError
 
-__all__ = ["Encoded", "EncodedBatch", "EncodedCrop", "resample_weights"]
+__all__ = ["Encoded", "EncodedBatch", "EncodedCrop", "decode_jpegs", "resample_weights"]
 
 _MAX_PADDED = 2 ** 27  # float elements of one zero-padded chunk of crop boxes (512 MB)
 
@@ -95,6 +95,34 @@ class EncodedCrop(RandomResizedCrop):
 
     def forward(self, image: Image.Image | Encoded) -> Encoded:
         return image if isinstance(image, Encoded) else self.decode(image)
+
+
+_DECODE_STREAMS: dict[torch.device, torch.cuda.Stream] = {}
+
+
+def decode_jpegs(data: list[torch.Tensor], device: torch.device) -> list[torch.Tensor]:
+    """RGB ``uint8`` images of the JPEG files ``data`` (bytes as 1-D ``uint8`` tensors), decoded on ``device``
+    as one batch (nvJPEG on a CUDA device), ready for use on its current stream.
+
+    On CUDA the decode runs with a stream of its own current. torchvision allocates the outputs while the caller's
+    stream is current and nvJPEG writes them from a stream that does not wait for it, so a block freed by the
+    training step while its kernels are still queued can be overwritten before they read it (pytorch/vision PR
+    #9606; here, on an H200, MAE's masking gather read indices out of range). Blocks of the decode stream's own
+    pool are never in the training stream's use; the images are handed over with ``wait_stream`` and
+    ``record_stream``, so their blocks return to the decode stream only after the training stream is done."""
+    device = torch.device(device)
+    if device.type != "cuda":
+        return torchvision.io.decode_jpeg(data, mode=ImageReadMode.RGB, device=device)
+    if device.index is None:
+        device = torch.device("cuda", torch.cuda.current_device())
+    current = torch.cuda.current_stream(device)
+    stream = _DECODE_STREAMS.setdefault(device, torch.cuda.Stream(device))
+    with torch.cuda.stream(stream):
+        images = torchvision.io.decode_jpeg(data, mode=ImageReadMode.RGB, device=device)
+    current.wait_stream(stream)
+    for image in images:
+        image.record_stream(current)
+    return images
 
 
 def _bicubic(x: torch.Tensor, a: float = -0.5) -> torch.Tensor:
@@ -164,7 +192,7 @@ class EncodedBatch:
         if encoded:
             data = [self.samples[i].data for i in encoded]
             try:
-                decoded = torchvision.io.decode_jpeg(data, mode=ImageReadMode.RGB, device=device)
+                decoded = decode_jpegs(data, device)
             except RuntimeError:
                 decoded = [self._decode_one(self.samples[i], device) for i in encoded]  # names the corrupt file
             for i, image in zip(encoded, decoded):
@@ -174,7 +202,7 @@ class EncodedBatch:
     @staticmethod
     def _decode_one(sample: Encoded, device: torch.device) -> torch.Tensor:
         try:
-            return torchvision.io.decode_jpeg(sample.data, mode=ImageReadMode.RGB, device=device)
+            return decode_jpegs([sample.data], device)[0]
         except RuntimeError as err:
             raise CorruptImageError(sample.path, f"{err} (data.decode=device decodes in the training process, where "
                                                  f"data.on_corrupt=skip cannot replace a sample)") from err

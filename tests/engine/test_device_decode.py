@@ -1,14 +1,17 @@
 """Decoding and cropping on the training device (``engine.device_decode``), run here on the CPU (torchvision's
 libjpeg-turbo decode instead of nvJPEG): the same crop boxes and flips as ``data.decode=full``, Pillow's pixels
 within rounding, every file kind handled, corrupt files named, and the loader's batches the same samples."""
+import io
+
 import pytest
 import torch
+import torchvision
 from PIL import Image
 
 from curriculum import Schedule, Stage, StepPlan
 from engine.data import CorruptImageError, CurriculumSamples, ImageFolderDataset, collate_samples, load_rgb, \
     make_train_loader
-from engine.device_decode import Encoded, EncodedBatch, EncodedCrop, resample_weights
+from engine.device_decode import Encoded, EncodedBatch, EncodedCrop, decode_jpegs, resample_weights
 from engine.distributed import DistInfo
 from pretrain_mae.data import train_transform
 from tests.conftest import shared_dataset
@@ -143,3 +146,41 @@ def test_large_batches_are_cropped_in_chunks_with_the_same_pixels(monkeypatch):
         chunked.append(len(images)) or crop(self, images, samples, device)))
     assert torch.equal(batch.decode(CPU), whole)
     assert len(chunked) > 2 and sum(chunked) == len(batch)
+
+
+def overwritten_by_decode(decode, device: torch.device, rounds: int = 20) -> int:
+    """How many reads still queued on the training stream see memory that ``decode(data, device)`` wrote over
+    (pytorch/vision PR #9606's harness): tensors the size of the decoded images are filled, a long kernel and one
+    sum per tensor are queued, the tensors are freed while the sums wait, and a batch is decoded."""
+    generator = torch.Generator().manual_seed(0)
+    data = []
+    for k in range(8):
+        pixels = torch.randint(0, 256, (375, 500 - 8 * k, 3), dtype=torch.uint8, generator=generator)
+        buffer = io.BytesIO()
+        Image.fromarray(pixels.numpy()).save(buffer, "JPEG", quality=90)
+        data.append(torch.frombuffer(bytearray(buffer.getvalue()), dtype=torch.uint8))
+    shapes = [image.shape for image in decode(data, device)]  # also the warm-up
+    torch.cuda.synchronize(device)
+    wrong = 0
+    for _ in range(rounds):
+        victims = [torch.full(shape, k + 1, dtype=torch.uint8, device=device) for k, shape in enumerate(shapes)]
+        expected = [(k + 1) * v.numel() for k, v in enumerate(victims)]
+        torch.cuda.synchronize(device)
+        torch.cuda._sleep(100_000_000)  # keeps the sums below queued while the decoder runs
+        sums = [v.sum(dtype=torch.int64) for v in victims]
+        del victims
+        decode(data, device)
+        torch.cuda.synchronize(device)
+        wrong += sum(int(s) != e for s, e in zip(sums, expected))
+    return wrong
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="nvJPEG needs a CUDA device")
+def test_cuda_decoding_leaves_memory_the_training_stream_still_reads_alone():
+    assert overwritten_by_decode(decode_jpegs, torch.device("cuda")) == 0
+
+
+def test_decode_jpegs_on_the_cpu_is_torchvisions():
+    data = [torchvision.io.read_file(str(p)) for p in photos(3)]
+    for got, path in zip(decode_jpegs(data, CPU), photos(3)):
+        assert torch.equal(got, torchvision.io.decode_jpeg(torchvision.io.read_file(str(path))))
