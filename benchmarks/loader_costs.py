@@ -1,4 +1,4 @@
-"""Where does the MAE loader's time go? Three measurements on a folder of JPEGs, for deciding what to speed up:
+"""Where does the MAE loader's time go? Four measurements on a folder of JPEGs, for deciding what to speed up:
 
 * worker stages: milliseconds per image, in one process, to read the file (page cache warm), decode it (Pillow, full scale),
   RandomResizedCrop it to each size ``B`` (the interpolation ``pretrain_mae.data.train_transform`` uses) and flip
@@ -13,7 +13,10 @@
   libjpeg-turbo on the CPU), alone and followed by the batched crop to each ``B`` as ``data.decode=device`` does it
   (``engine.device_decode.EncodedBatch.decode``): images/s, and the decoder's pixels against Pillow's decode of the
   same files (mean absolute difference, grey levels), so the GPU decoder's price in step time and in pixels is
-  known.
+  known;
+* transport: milliseconds per batch for a ``data.decode=device`` batch of ``--decode-batch`` files to cross from
+  the loader workers to the training process, as ``EncodedBatch`` sends it (the bytes in one tensor) and as torch
+  sends a list of tensors (one shared-memory block a sample).
 
     python benchmarks/loader_costs.py --data /tmp/jpeg-bench --json benchmarks/results/cpu_loader_costs.json
     python benchmarks/loader_costs.py --data /tmp/jpeg-bench --batch 64 --workers 4 8 12 16 --steps 32 \\
@@ -31,6 +34,7 @@ from pathlib import Path
 import torch
 import torchvision
 from PIL import Image
+from torch.utils.data import DataLoader
 from torchvision.transforms import InterpolationMode, RandomResizedCrop
 from torchvision.transforms import functional as F
 
@@ -134,6 +138,40 @@ def batched_decode(paths: list[str], sizes: list[int], final_size: int, min_scal
             "mean_abs_diff_to_pillow": statistics.mean(diffs), "max_mean_abs_diff_to_pillow": max(diffs)}
 
 
+class _PerSample(EncodedBatch):
+    """An ``EncodedBatch`` pickled as torch pickles a list of tensors: one shared-memory block per sample."""
+
+    def __reduce__(self):
+        return EncodedBatch, (self.samples,)
+
+
+class _SameBatch(torch.utils.data.Dataset):
+    def __init__(self, batch: EncodedBatch, length: int):
+        self.batch, self.length = batch, length
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, index: int) -> EncodedBatch:
+        return self.batch
+
+
+def transport(paths: list[str], final_size: int, min_scale: float, workers: int, steps: int, warmup: int) -> dict:
+    """ms per batch of ``paths`` through a ``workers``-process loader that only sends it, both ways of sending."""
+    crop = train_transform(final_size, min_scale, final_size, "resize", "device").transforms[0]
+    batch = Encoded.collate([(load_rgb(path, crop.decode), 0, i, 0) for i, path in enumerate(paths)])[0]
+    report = {"batch": len(paths), "workers": workers}
+    for name, sent in (("one_tensor_ms", batch), ("per_sample_ms", _PerSample(batch.samples))):
+        batches = iter(DataLoader(_SameBatch(sent, warmup + steps), batch_size=None, num_workers=workers))
+        for _ in range(warmup):
+            next(batches)
+        start = time.perf_counter()
+        for _ in range(steps):
+            next(batches)
+        report[name] = 1000 * (time.perf_counter() - start) / steps
+    return report
+
+
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, required=True, help="ImageNet-style folder of JPEGs (DIR/train/...)")
@@ -161,8 +199,10 @@ def main(argv=None) -> dict:
               "batch": args.batch, "commit": commit(), "command": command("loader_costs.py", argv),
               "worker_ms_per_image": worker_stages(probe, args.sizes, args.images),
               "loader_scaling": loader_scaling(probe, args.workers, args.steps, args.warmup)}
+    paths = [p for p, _ in probe.dataset.samples][:args.decode_batch]
+    report["transport"] = transport(paths, args.final_size, cfg.data.min_scale, max(args.workers), args.steps,
+                                    args.warmup)
     if args.decode_device:
-        paths = [p for p, _ in probe.dataset.samples][:args.decode_batch]
         report["batched_decode"] = batched_decode(paths, args.sizes, args.final_size, cfg.data.min_scale,
                                                   resolve_device(args.decode_device), args.repeats)
     print_report(report)
@@ -179,6 +219,9 @@ def print_report(report: dict) -> None:
     print("loader only at the final size (fft mode): " + ", ".join(
         f"{r['workers']} workers {r['images_per_s']:.0f} img/s ({r['images_per_s_per_worker']:.0f} each)"
         for r in report["loader_scaling"]))
+    t = report["transport"]
+    print(f"a data.decode=device batch of {t['batch']} from {t['workers']} workers: {t['one_tensor_ms']:.1f} ms with the "
+          f"bytes in one tensor, {t['per_sample_ms']:.1f} ms with one tensor a sample")
     if "batched_decode" in report:
         d = report["batched_decode"]
         print(f"decode_jpeg on {d['device']}, batch {d['batch']}: {d['decode_images_per_s']:.0f} img/s; with the crop "

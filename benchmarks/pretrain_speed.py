@@ -36,7 +36,7 @@ from curriculum import (Schedule, ScheduleConfig, Stage, StepPlan, build_schedul
                         low_frequency_crop)
 from engine.config import load_config  # noqa: E402
 from engine.data import CurriculumSamples, make_train_loader  # noqa: E402
-from engine.device_decode import EncodedBatch  # noqa: E402
+from engine.decode_ahead import loader_batches  # noqa: E402
 from engine.distributed import DistInfo, resolve_device  # noqa: E402
 from engine.runtime import resolve_amp  # noqa: E402
 from pretrain_mae.config import PretrainConfig  # noqa: E402
@@ -69,14 +69,13 @@ class Probe:
         plan = StepPlan(schedule, len(self.dataset), self.cfg.optim.batch_size)
         return CurriculumSamples(self.dataset, self.cfg.run.seed, plan, self.task.transform)
 
-    def loader(self, size: int):
-        samples = self.samples(size)
-        return iter(make_train_loader(samples, self.info, self.cfg.run.seed, self.cfg.data.num_workers))
+    def batches(self, size: int):
+        """The trainer's batches at ``size`` (``with``: with ``data.decode=device``, decoded ahead as it does)."""
+        loader = make_train_loader(self.samples(size), self.info, self.cfg.run.seed, self.cfg.data.num_workers)
+        return loader_batches(loader, self.cfg.data.decode, self.info.device)
 
     def prepare(self, batch, size: int):
         images, targets, keys, _ = batch
-        if isinstance(images, EncodedBatch):  # data.decode=device, as the training loop does it
-            images = images.decode(self.info.device)
         images = self.task.on_device(images.to(self.info.device, non_blocking=True))
         if images.shape[-1] != size:
             images = low_frequency_crop(images, size)
@@ -91,21 +90,22 @@ class Probe:
 
     def loader_rate(self, size: int, steps: int, warmup: int) -> float:
         """Images/s through the loader and the device-side preparation, with no model."""
-        it = self.loader(size)
-        for _ in range(warmup):
-            self.prepare(next(it), size)
-        sync(self.info.device)
-        start = time.perf_counter()
-        for _ in range(steps):
-            self.prepare(next(it), size)
-        sync(self.info.device)
-        return steps * self.cfg.optim.batch_size / (time.perf_counter() - start)
+        with self.batches(size) as it:
+            for _ in range(warmup):
+                self.prepare(next(it), size)
+            sync(self.info.device)
+            start = time.perf_counter()
+            for _ in range(steps):
+                self.prepare(next(it), size)
+            sync(self.info.device)
+            return steps * self.cfg.optim.batch_size / (time.perf_counter() - start)
 
     def measure(self, size: int, steps: int, warmup: int) -> dict:
         device, batch = self.info.device, self.cfg.optim.batch_size
         loader_rate = self.loader_rate(size, steps, warmup)
 
-        images, targets, keys = self.prepare(next(self.loader(size)), size)  # model only
+        with self.batches(size) as it:  # model only
+            images, targets, keys = self.prepare(next(it), size)
         sync(device)
         start = time.perf_counter()
         for i in range(warmup):
@@ -127,17 +127,17 @@ class Probe:
         on_path = size < self.final_size and self.cfg.schedule.low_frequency == "fft"  # the device-side crop
         crop_s = (time.perf_counter() - start) / steps if on_path else 0.0
 
-        it = self.loader(size)  # end to end
-        for i in range(warmup):
-            self.step(*self.prepare(next(it), size), i)
-        sync(device)
-        waited, start = 0.0, time.perf_counter()
-        for i in range(steps):
-            t = time.perf_counter()
-            loaded = next(it)
-            waited += time.perf_counter() - t
-            self.step(*self.prepare(loaded, size), i)
-        sync(device)
+        with self.batches(size) as it:  # end to end
+            for i in range(warmup):
+                self.step(*self.prepare(next(it), size), i)
+            sync(device)
+            waited, start = 0.0, time.perf_counter()
+            for i in range(steps):
+                t = time.perf_counter()
+                loaded = next(it)
+                waited += time.perf_counter() - t
+                self.step(*self.prepare(loaded, size), i)
+            sync(device)
         total = time.perf_counter() - start
         end_to_end = steps * batch / total
         return {"size": size, "loader_images_per_s": loader_rate, "model_images_per_s": batch / step_s,

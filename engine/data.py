@@ -174,8 +174,8 @@ class CurriculumSamples(Dataset):
         seed = (self.seed * 1_000_003 + pass_) * 10_000_019 + index
         state = random.getstate(), np.random.get_state()
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            random.seed(seed)
+            torch.default_generator.manual_seed(seed)  # not torch.manual_seed: it also queues a seed for every
+            random.seed(seed)                          # accelerator, formatting the stack each time (1.6 ms here)
             np.random.seed(seed % 2 ** 32)
             try:
                 decode = getattr(getattr(transform, "transforms", [transform])[0], "decode", None)

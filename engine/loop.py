@@ -33,7 +33,7 @@ from .checkpoint import CheckpointError, check_same_schedule, load_checkpoint, r
     save_atomic
 from .config import to_dict
 from .data import CurriculumSamples, make_train_loader
-from .device_decode import EncodedBatch
+from .decode_ahead import loader_batches
 from .distributed import DistInfo, all_reduce_mean
 from .logger import RunLogger
 from .lr import curriculum_lr, scaled_lr, set_lr
@@ -164,68 +164,68 @@ def _train(task: Task, cfg, info: DistInfo, schedule: Schedule, train_set, logge
     bar = logger.bar(plan.total_steps, "train", initial=start_step)
     model.train()
     optimizer.zero_grad(set_to_none=True)
-    batches = iter(loader)
-    for step in range(start_step, plan.total_steps):
-        waiting = time.perf_counter()
-        images, targets, keys, skipped = next(batches)
-        totals.data_wait += time.perf_counter() - waiting  # host time blocked on the loader (timm's data_time)
-        if isinstance(images, EncodedBatch):  # data.decode=device: JPEGs decoded and cropped here
-            images = images.decode(device)
-        stage = plan.stage_at(step)
-        loaded = images.shape[0]
-        if stage.replay > 1:
-            if stage.index != replay_stage:
-                generator = torch.Generator().manual_seed(cfg.run.seed * 7919 + stage.index)
-                replay, replay_stage = ReplayBuffer(stage.replay, stage.buffer_batches, generator=generator), stage.index
-            images, targets, keys = replay.mix((images, targets, keys))
-        images = task.on_device(images.to(device, non_blocking=True))
-        targets, keys = targets.to(device, non_blocking=True), keys.to(device, non_blocking=True)
-        if images.shape[-1] != stage.size:
-            images = low_frequency_crop(images, stage.size)
-        global_batch = stage.batch * info.world_size * accum
-        update_start = step - (step - stage.first_step) % accum  # the lr of an update is that of its first micro-step
-        lr = curriculum_lr(schedule, plan.progress(update_start),
-                           scaled_lr(optim.blr, global_batch) * stage.lr_scale, warmup, optim.min_lr)
-        set_lr(optimizer, lr)
-        update = (step + 1 - stage.first_step) % accum == 0 or step + 1 == stage.end_step
-        with train_model.no_sync() if info.distributed and not update else contextlib.nullcontext():
-            with torch.autocast(device.type, dtype=amp_dtype or torch.bfloat16, enabled=amp_dtype is not None):
-                loss = task.loss(train_model, images, targets, keys, step)
-            scaler.scale(loss / accum).backward()
-        if update:
-            scaler.unscale_(optimizer)
-            totals.grad_norm = torch.nn.utils.clip_grad_norm_(params, optim.clip_grad or math.inf)
-            scaler.step(optimizer)
-            scaler.update()
-            optimizer.zero_grad(set_to_none=True)
-            task.after_update()
-        totals.add(loss.detach(), images.shape[0], loaded, int(skipped.sum()))
-        bar.update()
-        end = step + 1
-        if step % LOG_EVERY == 0 or end in record_at:
-            totals.check_finite(step)
-            value = float(loss.detach())
-            bar.set_description(f"stage {stage.index} B={stage.size}")
-            bar.set_postfix(loss=f"{value:.4f}", lr=f"{lr:.2e}")
+    # data.decode=device (only the pre-training data config has the choice): batches decoded ahead on the device
+    with loader_batches(loader, getattr(cfg.data, "decode", "full"), device) as batches:
+        for step in range(start_step, plan.total_steps):
+            waiting = time.perf_counter()
+            images, targets, keys, skipped = next(batches)
+            totals.data_wait += time.perf_counter() - waiting  # host time blocked on the loader (timm's data_time)
+            stage = plan.stage_at(step)
+            loaded = images.shape[0]
+            if stage.replay > 1:
+                if stage.index != replay_stage:
+                    generator = torch.Generator().manual_seed(cfg.run.seed * 7919 + stage.index)
+                    replay = ReplayBuffer(stage.replay, stage.buffer_batches, generator=generator)
+                    replay_stage = stage.index
+                images, targets, keys = replay.mix((images, targets, keys))
+            images = task.on_device(images.to(device, non_blocking=True))
+            targets, keys = targets.to(device, non_blocking=True), keys.to(device, non_blocking=True)
+            if images.shape[-1] != stage.size:
+                images = low_frequency_crop(images, stage.size)
+            global_batch = stage.batch * info.world_size * accum
+            update_start = step - (step - stage.first_step) % accum  # an update's lr is that of its first micro-step
+            lr = curriculum_lr(schedule, plan.progress(update_start),
+                               scaled_lr(optim.blr, global_batch) * stage.lr_scale, warmup, optim.min_lr)
+            set_lr(optimizer, lr)
+            update = (step + 1 - stage.first_step) % accum == 0 or step + 1 == stage.end_step
+            with train_model.no_sync() if info.distributed and not update else contextlib.nullcontext():
+                with torch.autocast(device.type, dtype=amp_dtype or torch.bfloat16, enabled=amp_dtype is not None):
+                    loss = task.loss(train_model, images, targets, keys, step)
+                scaler.scale(loss / accum).backward()
+            if update:
+                scaler.unscale_(optimizer)
+                totals.grad_norm = torch.nn.utils.clip_grad_norm_(params, optim.clip_grad or math.inf)
+                scaler.step(optimizer)
+                scaler.update()
+                optimizer.zero_grad(set_to_none=True)
+                task.after_update()
+            totals.add(loss.detach(), images.shape[0], loaded, int(skipped.sum()))
+            bar.update()
+            end = step + 1
+            if step % LOG_EVERY == 0 or end in record_at:
+                totals.check_finite(step)
+                value = float(loss.detach())
+                bar.set_description(f"stage {stage.index} B={stage.size}")
+                bar.set_postfix(loss=f"{value:.4f}", lr=f"{lr:.2e}")
+                if info.is_main:
+                    logger.scalars({"train/loss": value, "train/lr": lr, "train/grad_norm": float(totals.grad_norm),
+                                    "train/epoch": plan.epoch_at(end), "curriculum/size": stage.size,
+                                    "curriculum/stage": stage.index, "curriculum/batch_size": images.shape[0],
+                                    "curriculum/progress": plan.progress(end), **totals.speed(info)}, step)
+            if end not in record_at:
+                continue
+            epoch = record_at[end]
+            record = {"epoch": epoch, "epochs_done": round(plan.epoch_at(end), 4), "step": end, "stage": stage.index,
+                      "size": stage.size, "batch": stage.batch, "global_batch": global_batch,
+                      "magnitude": round(plan.values(step).magnitude, 3), **totals.close(info), "lr": lr,
+                      "computation": round(plan.computation(end, task.cost), 6)}
+            last = end == plan.total_steps
+            images_due = bool(cfg.run.log_images_every) and (epoch % cfg.run.log_images_every == 0 or last)
+            record.update(task.end_of_record(record, logger, images_due and info.is_main))
+            logger.epoch(record)
             if info.is_main:
-                logger.scalars({"train/loss": value, "train/lr": lr, "train/grad_norm": float(totals.grad_norm),
-                                "train/epoch": plan.epoch_at(end), "curriculum/size": stage.size,
-                                "curriculum/stage": stage.index, "curriculum/batch_size": images.shape[0],
-                                "curriculum/progress": plan.progress(end), **totals.speed(info)}, step)
-        if end not in record_at:
-            continue
-        epoch = record_at[end]
-        record = {"epoch": epoch, "epochs_done": round(plan.epoch_at(end), 4), "step": end, "stage": stage.index,
-                  "size": stage.size, "batch": stage.batch, "global_batch": global_batch,
-                  "magnitude": round(plan.values(step).magnitude, 3), **totals.close(info), "lr": lr,
-                  "computation": round(plan.computation(end, task.cost), 6)}
-        last = end == plan.total_steps
-        images_due = bool(cfg.run.log_images_every) and (epoch % cfg.run.log_images_every == 0 or last)
-        record.update(task.end_of_record(record, logger, images_due and info.is_main))
-        logger.epoch(record)
-        if info.is_main:
-            _save(cfg, task, optimizer, scaler, schedule, epoch, end, last, logger.dir, record["train_time_s"])
-        totals.restart_clock()  # evaluation and checkpoint writing are not training time
+                _save(cfg, task, optimizer, scaler, schedule, epoch, end, last, logger.dir, record["train_time_s"])
+            totals.restart_clock()  # evaluation and checkpoint writing are not training time
     bar.close()
     if info.is_main and start_step < plan.total_steps:
         task.finish(logger)

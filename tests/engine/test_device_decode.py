@@ -2,6 +2,7 @@
 libjpeg-turbo decode instead of nvJPEG): the same crop boxes and flips as ``data.decode=full``, Pillow's pixels
 within rounding, every file kind handled, corrupt files named, and the loader's batches the same samples."""
 import io
+import pickle
 
 import pytest
 import torch
@@ -76,6 +77,25 @@ def test_files_nvjpeg_is_not_given_travel_as_pixels(tmp_path):
     expected, batch, got = both(paths, 96, "resize")
     assert all(s.data is None and s.pixels is not None for s in batch.samples)
     assert_within_rounding(expected, got)
+
+
+def test_a_batch_crosses_processes_as_one_tensor_of_bytes(tmp_path):
+    first, second = photos(2)
+    Image.open(second).save(tmp_path / "pixels.png")
+    crop = EncodedCrop(64, scale=(0.2, 1.0))
+    paths = [first, tmp_path / "pixels.png", second]
+    batch = collate_samples([(load_rgb(path, crop.decode), 0, i, 0) for i, path in enumerate(paths)])[0]
+    _, (data, *_) = batch.__reduce__()
+    assert isinstance(data, torch.Tensor) and len(data) == len(first.read_bytes()) + len(second.read_bytes())
+    copy = pickle.loads(pickle.dumps(batch))
+    assert [s.data is None for s in copy.samples] == [False, True, False]
+    assert torch.equal(copy.samples[0].data, batch.samples[0].data)
+    assert torch.equal(copy.samples[2].data, batch.samples[2].data)
+    assert copy.samples[0].data.untyped_storage().data_ptr() == copy.samples[2].data.untyped_storage().data_ptr()
+    assert torch.equal(copy.samples[1].pixels, batch.samples[1].pixels)
+    assert [(s.box, s.flip, s.size, s.path) for s in copy.samples] == [(s.box, s.flip, s.size, s.path)
+                                                                       for s in batch.samples]
+    assert torch.equal(copy.decode(CPU), batch.decode(CPU))
 
 
 def test_images_already_decoded_are_cropped_too():

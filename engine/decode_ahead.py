@@ -1,0 +1,105 @@
+"""The next batches decoded while the training step runs (``data.decode=device``).
+
+``EncodedBatch.decode`` blocks the calling thread until nvJPEG is done (torchvision synchronises its decode
+stream), and the training process is also the one launching the model's kernels: decoding in the loop between two
+steps leaves the GPU without work. ``DecodeAhead`` decodes up to ``depth`` batches ahead in a thread, on a CUDA
+stream of its own; the training stream waits for each batch's event before using it, as timm's ``PrefetchLoader``
+does for its copies. torch's ops release the GIL while they run, so the thread's decode and the step's launches
+overlap. Batches come out in the loader's order, unchanged but for the decoded images; an error in the thread (a
+corrupt file: ``CorruptImageError``) is raised by ``next`` in the training thread.
+"""
+from __future__ import annotations
+
+import contextlib
+import queue
+import threading
+from typing import Iterator
+
+import torch
+
+from .device_decode import EncodedBatch
+
+__all__ = ["DecodeAhead", "loader_batches"]
+
+_END = object()
+
+
+class DecodeAhead:
+    """Iterates ``batches`` (``(images, *rest)`` tuples, images possibly an ``EncodedBatch``) with every
+    ``EncodedBatch`` decoded on ``device`` up to ``depth`` batches ahead. ``close()`` (or ``with``) stops the thread
+    and lets go of the loader; batches not yet taken are dropped."""
+
+    def __init__(self, batches: Iterator, device: torch.device, depth: int = 2):
+        self.device = device
+        self._queue: queue.Queue = queue.Queue(maxsize=depth)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=_decode_ahead, args=(batches, device, self._queue, self._stop),
+                                        name="decode-ahead", daemon=True)
+        self._thread.start()
+
+    def __iter__(self) -> DecodeAhead:
+        return self
+
+    def __next__(self) -> tuple:
+        item = self._queue.get()
+        if item is _END:
+            raise StopIteration
+        if isinstance(item, BaseException):
+            raise item
+        images, rest, ready = item
+        if ready is not None:  # the training stream uses the images once the thread's stream has made them
+            stream = torch.cuda.current_stream(self.device)
+            stream.wait_event(ready)
+            images.record_stream(stream)
+        return (images, *rest)
+
+    def close(self) -> None:
+        self._stop.set()
+        while self._thread.is_alive():
+            with contextlib.suppress(queue.Empty):  # unblock a put
+                self._queue.get(timeout=0.05)
+        self._thread.join()
+
+    def __enter__(self) -> DecodeAhead:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+@contextlib.contextmanager
+def loader_batches(loader, decode: str, device: torch.device) -> Iterator:
+    """``loader``'s batches, decoded ahead on ``device`` when ``decode`` is ``"device"`` (the trainer's
+    ``data.decode``); stopped on leaving the ``with``."""
+    if decode != "device":
+        yield iter(loader)
+        return
+    with DecodeAhead(iter(loader), device) as batches:
+        yield batches
+
+
+def _decode_ahead(batches: Iterator, device: torch.device, out: queue.Queue, stop: threading.Event) -> None:
+    stream = torch.cuda.Stream(device) if device.type == "cuda" else None
+    try:
+        for images, *rest in batches:
+            ready = None
+            if isinstance(images, EncodedBatch):
+                with torch.cuda.stream(stream) if stream is not None else contextlib.nullcontext():
+                    images = images.decode(device)
+                    if stream is not None:
+                        ready = torch.cuda.Event()
+                        ready.record(stream)
+            if not _put(out, (images, rest, ready), stop):
+                return
+        _put(out, _END, stop)
+    except BaseException as err:  # noqa: BLE001 - handed to the training thread, which raises it
+        _put(out, err, stop)
+
+
+def _put(out: queue.Queue, item, stop: threading.Event) -> bool:
+    """Put ``item`` unless ``stop`` is set first; False when stopped."""
+    while not stop.is_set():
+        with contextlib.suppress(queue.Full):
+            out.put(item, timeout=0.05)
+            return True
+    return False
