@@ -109,14 +109,19 @@ def decode_jpegs(data: list[torch.Tensor], device: torch.device) -> list[torch.T
     training step while its kernels are still queued can be overwritten before they read it (pytorch/vision PR
     #9606; here, on an H200, MAE's masking gather read indices out of range). Blocks of the decode stream's own
     pool are never in the training stream's use; the images are handed over with ``wait_stream`` and
-    ``record_stream``, so their blocks return to the decode stream only after the training stream is done."""
+    ``record_stream``, so their blocks return to the decode stream only after the training stream is done. torch
+    hands out its streams from a pool of 32, so the decode stream may also be another thread's: it is
+    synchronised first, leaving no queued work that could still read a block nvJPEG is handed."""
     device = torch.device(device)
     if device.type != "cuda":
         return torchvision.io.decode_jpeg(data, mode=ImageReadMode.RGB, device=device)
     if device.index is None:
         device = torch.device("cuda", torch.cuda.current_device())
     current = torch.cuda.current_stream(device)
-    stream = _DECODE_STREAMS.setdefault(device, torch.cuda.Stream(device))
+    stream = _DECODE_STREAMS.get(device)
+    if stream is None:
+        stream = _DECODE_STREAMS[device] = torch.cuda.Stream(device)
+    stream.synchronize()
     with torch.cuda.stream(stream):
         images = torchvision.io.decode_jpeg(data, mode=ImageReadMode.RGB, device=device)
     current.wait_stream(stream)
@@ -171,7 +176,7 @@ class EncodedBatch:
 
     def __reduce__(self):
         """Between processes the files' bytes travel as one tensor: one shared-memory block a batch, not one a sample
-        as torch sends a list of tensors. A batch of 256 from 2 workers takes 18 ms instead of 115 on a 2-core CPU
+        as torch sends a list of tensors. A batch of 256 from 2 workers takes 19 ms instead of 123 on a 2-core CPU
         (``benchmarks/loader_costs.py``, transport), where the nvJPEG decode of it takes 15-25 ms on an H200."""
         lengths = [0 if s.data is None else len(s.data) for s in self.samples]
         data = torch.cat([s.data for s in self.samples if s.data is not None] or [torch.empty(0, dtype=torch.uint8)])
