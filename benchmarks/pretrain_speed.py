@@ -38,7 +38,7 @@ from engine.config import load_config  # noqa: E402
 from engine.data import CurriculumSamples, make_train_loader  # noqa: E402
 from engine.decode_ahead import loader_batches  # noqa: E402
 from engine.distributed import DistInfo, resolve_device  # noqa: E402
-from engine.runtime import resolve_amp  # noqa: E402
+from engine.runtime import compile_model, resolve_amp  # noqa: E402
 from pretrain_mae.config import PretrainConfig  # noqa: E402
 from pretrain_mae.data import build_dataset  # noqa: E402
 from pretrain_mae.train import MAETask  # noqa: E402
@@ -57,7 +57,7 @@ class Probe:
     def __init__(self, cfg: PretrainConfig, info: DistInfo, final_size: int, amp):
         self.cfg, self.info, self.amp = cfg, info, amp
         self.task = MAETask(cfg, info, final_size)
-        self.model = torch.compile(self.task.model, dynamic=False) if cfg.run.compile else self.task.model
+        self.model = compile_model(self.task.model, self.task.model, cfg.run.compile)
         for group in self.task.optimizer.param_groups:
             group["lr"] = 1e-5
         self.dataset = build_dataset(cfg.data, cfg.run.seed)
@@ -176,13 +176,14 @@ def main(argv=None) -> dict:
                         help="data.decode")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--amp", default="auto")
-    parser.add_argument("--compile", action="store_true")
+    parser.add_argument("--compile", nargs="?", const="true", default="false", choices=["false", "true", "blocks"],
+                        help="run.compile: the whole model (--compile) or each repeated block (--compile blocks)")
     args = parser.parse_args(argv)
 
     overrides = [f"model.name={args.model}", f"data.num_workers={args.workers}", f"optim.batch_size={args.batch}",
                  f"schedule.final_size={args.final_size}", f"schedule.low_frequency={args.low_frequency}",
                  f"data.decode={args.decode}",
-                 f"run.device={args.device}", f"run.amp={args.amp}", f"run.compile={str(args.compile).lower()}"]
+                 f"run.device={args.device}", f"run.amp={args.amp}", f"run.compile={args.compile}"]
     overrides += [f"data.path={args.data}"] if args.data else ["data.path=null", "data.synthetic_length=512",
                                                               f"data.synthetic_size={args.final_size}"]
     cfg = load_config(PretrainConfig, None, overrides)
@@ -213,7 +214,8 @@ def main(argv=None) -> dict:
     report = {"device": device_name(device),
               "model": args.model, "data": str(args.data) if args.data else "generated",
               "final_size": args.final_size, "batch": args.batch, "workers": args.workers,
-              "amp": str(probe.amp), "low_frequency": args.low_frequency, "decode": args.decode, "commit": commit(),
+              "amp": str(probe.amp), "low_frequency": args.low_frequency, "decode": args.decode,
+              "compile": args.compile, "commit": commit(),
               "command": command("pretrain_speed.py", argv),
               "sizes": list(stages.values()), "schedules": results}
     first = next(n for n in results if n != "baseline")
@@ -229,7 +231,7 @@ def main(argv=None) -> dict:
 def print_report(report: dict) -> None:
     print(f"\nMAE {report['model']} at {report['final_size']} px, batch {report['batch']}, {report['workers']} "
           f"workers, {report['device']}, data: {report['data']}, low frequencies: {report['low_frequency']}, "
-          f"decode: {report.get('decode', 'full')}")
+          f"decode: {report.get('decode', 'full')}, compile: {report.get('compile', 'false')}")
     print(STAGE_HEADER)
     for s in report["sizes"]:
         print(stage_row(s))

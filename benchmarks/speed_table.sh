@@ -3,13 +3,14 @@
 #   1. build the 500x375 JPEG folder from PHOTOS (benchmarks/make_jpeg_folder.py, one process per core);
 #   2. run the whole path once on a tiny model (seconds), so a broken environment stops before the long runs;
 #   3. pretrain_speed: MAE ViT-B/16 at 224, bf16, baseline vs efficienttrain / efficienttrain++ (budget 2/3),
-#      eager, with data.decode=device (nvJPEG and the crop on the GPU) in `fft` and in `resize` mode: the rows
-#      not measured yet come first;
-#   4. loader_costs: the worker's stages, loader images/s for 4-16 workers, batched nvJPEG decoding on the GPU;
+#      with data.decode=device (nvJPEG and the crop on the GPU, decoded ahead of the step): `resize` mode eager,
+#      `resize` mode with run.compile=blocks (each transformer block compiled, one graph per stage size shared by
+#      the blocks; the whole model took over 2 minutes a size), `fft` mode eager;
+#   4. loader_costs: the worker's stages, loader images/s for 4-16 workers, the transport of a device-decode
+#      batch, batched nvJPEG decoding on the GPU;
 #   5. pretrain_speed in `fft` mode as released (the Pillow loader);
 #   6. vs_official_mae: our step against facebookresearch/mae's models_mae.py (a clone at MAE_CLONE), same batch;
-#   7. pretrain_speed in `resize` mode with `data.decode=reduced` (the loader's cost follows the stage);
-#   8. pretrain_speed with --compile (one graph per stage size).
+#   7. pretrain_speed in `resize` mode with `data.decode=reduced` (the loader's cost follows the stage).
 # Each run gets what is left of BUDGET_S seconds (default 480) at most, so a slow step costs only the later ones;
 # every report lands in OUT as it is written, with the log (the environment first): eight files at most.
 #
@@ -58,10 +59,12 @@ common=(--data "$data" --model "$model" --batch "$batch" --workers "$workers" --
         --steps 2 --warmup 1 || exit 1
     run smoke-official 60 vs_official_mae.py --official "$official" --model mae_vit_tiny --batch 8 --amp "$amp" \
         --steps 2 --warmup 1 --repeats 1 || exit 1
-    run fft-device-decode 240 pretrain_speed.py "${common[@]}" --decode device \
-        --json "$out/gpu_${model}_224_device_decode.json"
     run resize-device-decode 240 pretrain_speed.py "${common[@]}" --low-frequency resize --decode device \
         --json "$out/gpu_${model}_224_resize_device_decode.json"
+    run compile-blocks 300 pretrain_speed.py "${common[@]}" --decode device --low-frequency resize \
+        --compile blocks --json "$out/gpu_${model}_224_resize_device_decode_compile_blocks.json"
+    run fft-device-decode 240 pretrain_speed.py "${common[@]}" --decode device \
+        --json "$out/gpu_${model}_224_device_decode.json"
     run loader-costs 120 loader_costs.py --data "$data" --batch 64 --workers 4 8 12 16 --steps 32 --warmup 16 \
         --decode-device "${DECODE_DEVICE:-cuda}" --json "$out/gpu_loader_costs.json"
     run fft 240 pretrain_speed.py "${common[@]}" --json "$out/gpu_${model}_224.json"
@@ -69,5 +72,4 @@ common=(--data "$data" --model "$model" --batch "$batch" --workers "$workers" --
         --steps 20 --warmup 5 --repeats 3 --json "$out/gpu_vs_official_${model}.json"
     run resize-reduced 240 pretrain_speed.py "${common[@]}" --low-frequency resize --decode reduced \
         --json "$out/gpu_${model}_224_resize_reduced.json"
-    run compile 600 pretrain_speed.py "${common[@]}" --compile --json "$out/gpu_${model}_224_compile.json"
 } 2>&1 | tee -a "$log"

@@ -29,7 +29,7 @@ class RunConfig:
     seed: int = 0
     device: Literal["auto", "cpu", "cuda"] = "auto"
     amp: Literal["auto", "bf16", "fp16", "none"] = "auto"  # auto: bf16 on CUDA, none on the CPU
-    compile: bool = False
+    compile: Literal[False, True, "blocks"] = False  # true: the whole model; blocks: each repeated block
     resume: str | None = "auto"  # auto: continue from output_dir/checkpoint-last.pth if present; or a path; null
     save_every: int = 20  # keep a numbered checkpoint every this many epochs (checkpoint-last always)
     log_images_every: int = 10  # epochs between TensorBoard image panels (0: never)

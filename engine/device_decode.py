@@ -239,7 +239,6 @@ class EncodedBatch:
         return (rows.unsqueeze(1) @ across).round_().clamp_(0, 255).to(torch.uint8)
 
 
-
 def _unpack(data: torch.Tensor, lengths: list[int], samples: list[Encoded]) -> EncodedBatch:
     """``EncodedBatch.__reduce__``'s inverse: each sample's bytes are a view of the one tensor."""
     parts = iter(data.split([n for n in lengths if n]))

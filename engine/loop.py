@@ -37,7 +37,7 @@ from .decode_ahead import loader_batches
 from .distributed import DistInfo, all_reduce_mean
 from .logger import RunLogger
 from .lr import curriculum_lr, scaled_lr, set_lr
-from .runtime import cpu_threads, resolve_amp, resume_path
+from .runtime import compile_model, cpu_threads, resolve_amp, resume_path
 
 __all__ = ["Task", "train"]
 
@@ -150,8 +150,7 @@ def _train(task: Task, cfg, info: DistInfo, schedule: Schedule, train_set, logge
     train_model = model
     if info.distributed:
         train_model = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
-    if cfg.run.compile:
-        train_model = torch.compile(train_model, dynamic=False)  # one graph per stage size
+    train_model = compile_model(model, train_model, cfg.run.compile)
 
     samples = CurriculumSamples(train_set, cfg.run.seed, plan, task.transform)
     loader = make_train_loader(samples, info, cfg.run.seed, cfg.data.num_workers, start_step)

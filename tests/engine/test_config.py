@@ -16,6 +16,8 @@ def test_defaults_file_and_overrides(tmp_path):
     assert cfg.optim.warmup_epochs == 5.0 and isinstance(cfg.optim.warmup_epochs, float)
     assert cfg.data.path == "/x" and cfg.optim.betas == (0.9, 0.95)
     assert load_config(PretrainConfig).model.name == "mae_vit_base"
+    assert [load_config(PretrainConfig, None, [f"run.compile={v}"]).run.compile for v in ("true", "blocks")] == [
+        True, "blocks"]
 
 
 @pytest.mark.parametrize("override,match", [
@@ -27,6 +29,7 @@ def test_defaults_file_and_overrides(tmp_path):
     ("schedule.family=vgg", r"schedule\.family must be one of \['resnet', 'swin', "),
     ("run.amp=fp8", r"run\.amp must be one of"),
     ("run.device=tpu", r"run\.device must be one of"),
+    ("run.compile=layers", r"run\.compile must be one of \[False, True, 'blocks'\]"),
     ("nosuchsection.x=1", "nosuchsection"),
     ("justakey", "key.sub=value"),
 ])

@@ -204,3 +204,74 @@ def test_compile_makes_one_graph_per_stage_size(tmp_path, monkeypatch):
     sizes = {s.size for s in schedule.stages}
     assert record["step"] == 24 and len(sizes) == 3
     assert counters["stats"]["unique_graphs"] == len(sizes)
+
+
+class BlocksTask(LinearTask):
+    """A conv net with a list of three residual blocks of one class (a ViT's shape, at toy size)."""
+
+    class Block(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = torch.nn.Conv2d(8, 8, 3, padding=1)
+
+        def forward(self, x):
+            return x + torch.nn.functional.gelu(self.conv(x))
+
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.stem = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.Conv2d(8, 8, 1))
+            self.blocks = torch.nn.ModuleList(BlocksTask.Block() for _ in range(3))
+            self.head = torch.nn.Linear(8, 10)
+
+        def forward(self, x):
+            x = self.stem(x)
+            for block in self.blocks:
+                x = block(x)
+            return self.head(x.mean((2, 3)))
+
+    def __init__(self):
+        super().__init__()
+        self.model = self.Net()
+        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=0.0)
+
+
+def test_compiling_blocks_traces_one_block_per_stage_size(tmp_path, monkeypatch):
+    """``run.compile=blocks``: the three blocks share one graph per stage size (not three), and the run is the
+    eager run's."""
+    from torch._dynamo.utils import counters
+    compile_ = torch.compile
+    monkeypatch.setattr(torch, "compile", lambda model, **kw: compile_(model, backend="eager", **kw))
+    schedule = make_preset("efficienttrain", 3, 16)
+    records = {}
+    for mode in (False, "blocks"):
+        torch._dynamo.reset()
+        counters.clear()
+        cfg = Config(RunConfig(output_dir=str(tmp_path / str(mode)), resume=None, progress=False, save_every=0,
+                               log_images_every=0, compile=mode), Optim(batch_size=8))
+        logger = RunLogger(tmp_path / str(mode), True, progress=False)
+        records[mode] = train(BlocksTask(), cfg, CPU, schedule, SyntheticImages(64, 16), logger)
+        logger.close()
+    assert counters["stats"]["unique_graphs"] == len({s.size for s in schedule.stages}) == 3
+    assert records["blocks"]["loss"] == pytest.approx(records[False]["loss"], rel=1e-6)
+
+
+def test_compiling_blocks_needs_a_list_of_blocks():
+    from engine.runtime import compile_model
+    model = ConvTask().model
+    with pytest.raises(ValueError, match="run.compile=blocks: Sequential holds no list of repeated blocks"):
+        compile_model(model, model, "blocks")
+
+
+def test_repeated_blocks_are_the_innermost_lists_of_one_class():
+    import timm
+
+    from engine.runtime import repeated_blocks
+    from pretrain_mae.model import build_mae
+    net = BlocksTask().model
+    assert repeated_blocks(net) == [net.blocks]  # the stem's two convs are torch.nn's own
+    mae = build_mae("mae_vit_tiny")
+    assert repeated_blocks(mae) == [mae.blocks, mae.decoder_blocks]
+    swin = timm.create_model("swin_tiny_patch4_window7_224", pretrained=False, num_classes=10)
+    found = repeated_blocks(swin)
+    assert len(found) == 4 and all(m is stage.blocks for m, stage in zip(found, swin.layers))
