@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import queue
 import threading
+import time
 from typing import Iterator
 
 import torch
@@ -53,12 +54,13 @@ class DecodeAhead:
             images.record_stream(stream)
         return (images, *rest)
 
-    def close(self) -> None:
+    def close(self, timeout: float = 60.0) -> None:
+        """Stop the thread; it finishes the batch in hand (up to ``timeout`` s: a daemon, it never blocks exit)."""
         self._stop.set()
-        while self._thread.is_alive():
+        deadline = time.monotonic() + timeout
+        while self._thread.is_alive() and time.monotonic() < deadline:
             with contextlib.suppress(queue.Empty):  # unblock a put
                 self._queue.get(timeout=0.05)
-        self._thread.join()
 
     def __enter__(self) -> DecodeAhead:
         return self
