@@ -220,8 +220,8 @@ def print_report(report: dict) -> None:
         f"{r['workers']} workers {r['images_per_s']:.0f} img/s ({r['images_per_s_per_worker']:.0f} each)"
         for r in report["loader_scaling"]))
     t = report["transport"]
-    print(f"a data.decode=device batch of {t['batch']} from {t['workers']} workers: {t['one_tensor_ms']:.1f} ms with the "
-          f"bytes in one tensor, {t['per_sample_ms']:.1f} ms with one tensor a sample")
+    print(f"a data.decode=device batch of {t['batch']} from {t['workers']} workers: {t['one_tensor_ms']:.1f} ms "
+          f"with the bytes in one tensor, {t['per_sample_ms']:.1f} ms with one tensor a sample")
     if "batched_decode" in report:
         d = report["batched_decode"]
         print(f"decode_jpeg on {d['device']}, batch {d['batch']}: {d['decode_images_per_s']:.0f} img/s; with the crop "
