@@ -200,8 +200,8 @@ def main(argv=None) -> dict:
               "worker_ms_per_image": worker_stages(probe, args.sizes, args.images),
               "loader_scaling": loader_scaling(probe, args.workers, args.steps, args.warmup)}
     paths = [p for p, _ in probe.dataset.samples][:args.decode_batch]
-    report["transport"] = transport(paths, args.final_size, cfg.data.min_scale, max(args.workers), args.steps,
-                                    args.warmup)
+    report["transport"] = transport(paths, args.final_size, cfg.data.min_scale, max(1, *args.workers), args.steps,
+                                    args.warmup)  # a worker process at least: what is timed is the crossing
     if args.decode_device:
         report["batched_decode"] = batched_decode(paths, args.sizes, args.final_size, cfg.data.min_scale,
                                                   resolve_device(args.decode_device), args.repeats)

@@ -26,6 +26,9 @@ def test_report(tmp_path):
     assert all(ms > 0 for ms in stages.values())
     assert [r["workers"] for r in report["loader_scaling"]] == [0, 1]
     assert all(r["images_per_s"] > 0 for r in report["loader_scaling"])
+    transport = report["transport"]
+    assert transport["batch"] == 4 and transport["workers"] == 1
+    assert transport["one_tensor_ms"] > 0 and transport["per_sample_ms"] > 0
     decode = report["batched_decode"]
     assert decode["batch"] == 4 and set(decode["decode_crop_images_per_s"]) == {"32", "48"}
     # torchvision's libjpeg-turbo decode and Pillow's give the same pixels on the CPU (measured 0.00)

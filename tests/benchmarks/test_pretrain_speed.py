@@ -47,3 +47,22 @@ def test_report_structure_and_cost_model(tmp_path):
     assert report["model_speedup"] == pytest.approx(expected)
     assert report["schedules"]["baseline"]["measured_speedup"] == 1.0
     assert (tmp_path / "p.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_device_decode_and_compiled_blocks_are_what_runs(tmp_path, monkeypatch):
+    """``--decode device --compile blocks``: the trainer's decode-ahead loader and the blocks compiled, one graph
+    per stage size for the encoder's blocks and one for the decoder's (the eager backend keeps it fast)."""
+    import torch
+    from torch._dynamo.utils import counters
+    compile_ = torch.compile
+    monkeypatch.setattr(torch, "compile", lambda model, **kw: compile_(model, backend="eager", **kw))
+    torch._dynamo.reset()
+    counters.clear()
+    data = tmp_path / "jpegs"
+    build(shared_dataset("coco-mini"), data, images=16, classes=2)
+    report = main(["--data", str(data), "--final-size", "32", "--batch", "4", "--workers", "1", "--steps", "2",
+                   "--warmup", "1", "--epochs", "30", "--low-frequency", "resize", "--decode", "device",
+                   "--compile", "blocks"])
+    assert report["decode"] == "device" and report["compile"] == "blocks"
+    assert all(s["end_to_end_images_per_s"] > 0 for s in report["sizes"])
+    assert counters["stats"]["unique_graphs"] == 2 * len(report["sizes"])
