@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import platform
 import subprocess
 import sys
@@ -13,12 +14,21 @@ __all__ = ["command", "commit", "device_name", "write_json"]
 
 
 def commit() -> str:
-    """The short commit of the working tree (``unknown`` outside a git checkout)."""
+    """The short commit of the working tree, with ``+modified`` when tracked files differ from it (``unknown``
+    outside a git checkout). ``BENCH_COMMIT`` overrides it: a copy of the tree whose ``.git`` is not its own (the
+    GPU machine's) is told which commit it holds."""
+    if os.environ.get("BENCH_COMMIT"):
+        return os.environ["BENCH_COMMIT"]
     try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                              cwd=Path(__file__).parent, check=True).stdout.strip()
+        head = _git("rev-parse", "--short", "HEAD")
+        return head + ("+modified" if _git("status", "--porcelain", "--untracked-files=no") else "")
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
+
+
+def _git(*args: str) -> str:
+    return subprocess.run(["git", *args], capture_output=True, text=True, cwd=Path(__file__).parent,
+                          check=True).stdout.strip()
 
 
 def device_name(device: torch.device) -> str:

@@ -15,7 +15,8 @@
 # every report lands in OUT as it is written, with the log (the environment first): eight files at most.
 #
 #   bash benchmarks/speed_table.sh PHOTOS MAE_CLONE OUT
-# MODEL, BATCH, WORKERS, STEPS, WARMUP, AMP, DATA, DECODE_DEVICE, PYTHON and BUDGET_S override the defaults
+# BENCH_COMMIT names the commit the reports record when the tree is a copy whose .git is not its own (the device
+# tool's). MODEL, BATCH, WORKERS, STEPS, WARMUP, AMP, DATA, DECODE_DEVICE, PYTHON and BUDGET_S override the defaults
 # (e.g. MODEL=mae_vit_tiny BATCH=8 WORKERS=2 STEPS=2 WARMUP=1 AMP=none DECODE_DEVICE=cpu to try it on a CPU).
 set -u -o pipefail
 photos=${1:?usage: speed_table.sh PHOTOS MAE_CLONE OUT}
@@ -31,6 +32,7 @@ log=$out/log.txt
 
 {
     date -u
+    echo "commit ${BENCH_COMMIT:-$(git rev-parse --short HEAD 2>/dev/null)}"
     nvidia-smi || true
     nproc
     df -h /dev/shm
