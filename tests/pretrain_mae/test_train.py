@@ -75,8 +75,10 @@ def test_loader_crop_matches_device_crop_and_resize_runs(tiny_imagenet_subset, t
     for mode, decode in (("fft", "full"), ("fft-loader", "full"), ("resize", "full"), ("resize", "reduced"),
                          ("resize", "device")):
         name = mode if decode == "full" else f"{mode}-{decode}"
+        workers = 1 if decode == "device" else 0  # also the batch's way from a worker process and decode-ahead
         pretrain(load_config(PretrainConfig, None, config(tiny_imagenet_subset, tmp_path / name, *common,
-                                                           f"schedule.low_frequency={mode}", f"data.decode={decode}")))
+                                                           f"schedule.low_frequency={mode}", f"data.decode={decode}",
+                                                           f"data.num_workers={workers}")))
         runs[name] = records(tmp_path / name)
     assert [r["size"] for r in runs["fft"]] == [48, 64] == [r["size"] for r in runs["resize"]]
     assert [r["loss"] for r in runs["fft"]] == pytest.approx([r["loss"] for r in runs["fft-loader"]], rel=1e-4)
