@@ -103,6 +103,13 @@ def loader_scaling(probe: Probe, workers: list[int], steps: int, warmup: int) ->
     return rows
 
 
+def device_batch(paths: list[str], final_size: int, min_scale: float, size: int) -> EncodedBatch:
+    """What the loader workers hand over with ``data.decode=device`` at stage size ``size`` (``resize`` mode)."""
+    crop = train_transform(final_size, min_scale, size, "resize", "device").transforms[0]
+    torch.manual_seed(0)
+    return Encoded.collate([(load_rgb(path, crop.decode), 0, i, 0) for i, path in enumerate(paths)])[0]
+
+
 def batched_decode(paths: list[str], sizes: list[int], final_size: int, min_scale: float, device: torch.device,
                    repeats: int) -> dict:
     """``paths`` decoded as one batch on ``device`` (``decode_jpegs``: torchvision's decoder, nvJPEG on CUDA),
@@ -126,12 +133,7 @@ def batched_decode(paths: list[str], sizes: list[int], final_size: int, min_scal
             rates.append(len(paths) / (time.perf_counter() - start))
         return statistics.median(rates)
 
-    def batch_at(b: int) -> EncodedBatch:  # what the loader workers hand over at stage size b (resize mode)
-        crop = train_transform(final_size, min_scale, b, "resize", "device").transforms[0]
-        torch.manual_seed(0)
-        return Encoded.collate([(load_rgb(path, crop.decode), 0, i, 0) for i, path in enumerate(paths)])[0]
-
-    batches = {b: batch_at(b) for b in sizes}
+    batches = {b: device_batch(paths, final_size, min_scale, b) for b in sizes}
     return {"device": device_name(device), "batch": len(paths),
             "decode_images_per_s": timed(lambda: decode_jpegs(data, device)),
             "decode_crop_images_per_s": {str(b): timed(lambda: batches[b].decode(device)) for b in sizes},
@@ -158,8 +160,7 @@ class _SameBatch(torch.utils.data.Dataset):
 
 def transport(paths: list[str], final_size: int, min_scale: float, workers: int, steps: int, warmup: int) -> dict:
     """ms per batch of ``paths`` through a ``workers``-process loader that only sends it, both ways of sending."""
-    crop = train_transform(final_size, min_scale, final_size, "resize", "device").transforms[0]
-    batch = Encoded.collate([(load_rgb(path, crop.decode), 0, i, 0) for i, path in enumerate(paths)])[0]
+    batch = device_batch(paths, final_size, min_scale, final_size)
     report = {"batch": len(paths), "workers": workers}
     for name, sent in (("one_tensor_ms", batch), ("per_sample_ms", _PerSample(batch.samples))):
         batches = iter(DataLoader(_SameBatch(sent, warmup + steps), batch_size=None, num_workers=workers))
