@@ -13,7 +13,8 @@
   libjpeg-turbo on the CPU), alone and followed by the batched crop to each ``B`` as ``data.decode=device`` does it
   (``engine.device_decode.EncodedBatch.decode``): images/s, and the decoder's pixels against Pillow's decode of the
   same files (mean absolute difference, grey levels), so the GPU decoder's price in step time and in pixels is
-  known;
+  known; and the crop's fixed cost a batch (``crop_dispatch``: the host's share, what the thread decoding ahead
+  of the training step spends whatever the images' size), padding the images as one batch and with a copy each;
 * transport: milliseconds per batch for a ``data.decode=device`` batch of ``--decode-batch`` files to cross from
   the loader workers to the training process, as ``EncodedBatch`` sends it (the bytes in one tensor) and as torch
   sends a list of tensors (one shared-memory block a sample).
@@ -29,6 +30,7 @@ import io
 import statistics
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -140,6 +142,49 @@ def batched_decode(paths: list[str], sizes: list[int], final_size: int, min_scal
             "mean_abs_diff_to_pillow": statistics.mean(diffs), "max_mean_abs_diff_to_pillow": max(diffs)}
 
 
+class _PerImagePad(EncodedBatch):
+    """An ``EncodedBatch`` whose crop pads its images into the batch with a copy each (the first version)."""
+
+    @staticmethod
+    def pad(images: list[torch.Tensor]) -> torch.Tensor:
+        window = images[0].new_zeros(len(images), 3, max(i.shape[1] for i in images), max(i.shape[2] for i in images))
+        for k, image in enumerate(images):
+            window[k, :, :image.shape[1], :image.shape[2]] = image
+        return window
+
+
+def crop_dispatch(paths: list[str], final_size: int, min_scale: float, size: int, device: torch.device,
+                  steps: int, repeats: int) -> dict:
+    """ms per batch of the crop's fixed cost: the ``data.decode=device`` batch of ``paths`` at stage size ``size``
+    with every photo replaced by a blank image under 16 px a side (one shape per distinct photo size, so the batch
+    keeps its runs of like sizes) cropped whole to 4 x 4. The arithmetic is then negligible, and what is timed is
+    what the crop of a batch costs the host (Python, op dispatch, kernel launches) on ``device``: the thread that
+    decodes ahead shares the GIL with the training step's launches. Both ways of padding the images into one batch:
+    a stack per run of like sizes (``EncodedBatch.pad``) and a copy per image."""
+    batch = device_batch(paths, final_size, min_scale, size)
+    photo_sizes = []
+    for path in paths:
+        with Image.open(path) as image:  # the header only
+            photo_sizes.append(image.size)
+    shapes = {s: (8 + i % 8, 8 + i // 8) for i, s in enumerate(sorted(set(photo_sizes)))}
+    samples = [replace(s, box=(0, 0, *shapes[p]), size=(4, 4)) for s, p in zip(batch.samples, photo_sizes)]
+    images = [torch.zeros(3, *shapes[p], dtype=torch.uint8, device=device) for p in photo_sizes]
+    report = {"device": device_name(device), "batch": len(paths), "distinct_sizes": len(shapes)}
+    for name, kind in (("one_batch_ms", EncodedBatch), ("per_image_ms", _PerImagePad)):
+        crop = kind(samples).crop
+        crop(images)  # warm-up
+        times = []
+        for _ in range(repeats):
+            sync(device)
+            start = time.perf_counter()
+            for _ in range(steps):
+                crop(images)
+            sync(device)
+            times.append(1000 * (time.perf_counter() - start) / steps)
+        report[name] = statistics.median(times)
+    return report
+
+
 class _PerSample(EncodedBatch):
     """An ``EncodedBatch`` pickled as torch pickles a list of tensors: one shared-memory block per sample."""
 
@@ -204,8 +249,11 @@ def main(argv=None) -> dict:
     report["transport"] = transport(paths, args.final_size, cfg.data.min_scale, max(1, *args.workers), args.steps,
                                     args.warmup)  # a worker process at least: what is timed is the crossing
     if args.decode_device:
+        decode_device = resolve_device(args.decode_device)
         report["batched_decode"] = batched_decode(paths, args.sizes, args.final_size, cfg.data.min_scale,
-                                                  resolve_device(args.decode_device), args.repeats)
+                                                  decode_device, args.repeats)
+        report["crop_dispatch"] = crop_dispatch(paths, args.final_size, cfg.data.min_scale, min(args.sizes),
+                                                decode_device, args.steps, args.repeats)
     print_report(report)
     write_json(args.json, report)
     return report
@@ -228,6 +276,10 @@ def print_report(report: dict) -> None:
         print(f"decode_jpeg on {d['device']}, batch {d['batch']}: {d['decode_images_per_s']:.0f} img/s; with the crop "
               + ", ".join(f"to {b}: {r:.0f}" for b, r in d["decode_crop_images_per_s"].items())
               + f"; |diff| to Pillow {d['mean_abs_diff_to_pillow']:.2f} (max {d['max_mean_abs_diff_to_pillow']:.2f})")
+        c = report["crop_dispatch"]
+        print(f"the crop's fixed cost a batch of {c['batch']} ({c['distinct_sizes']} photo sizes) on {c['device']}: "
+              f"{c['one_batch_ms']:.2f} ms padded a run of like sizes at a time, {c['per_image_ms']:.2f} ms a copy "
+              f"per image")
 
 
 if __name__ == "__main__":

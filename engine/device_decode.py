@@ -14,8 +14,10 @@ decoder is the field's tool for this; this module does the same with torchvision
   images that are already decoded travel as pixels, decoded by Pillow in the worker.
 * Training process (``EncodedBatch.decode``): one batched ``decode_jpeg`` on the device, then the crop, resampling
   and flip of every image as two batched matrix products with Pillow's own resampling weights (``resample_weights``:
-  its bicubic or Lanczos kernel, widened by the downscale factor, normalised per output pixel), ``uint8`` out as
-  the CPU loader gives. The pixels differ from ``data.decode=full`` only by rounding: Pillow resamples in fixed
+  its bicubic or Lanczos kernel, widened by the downscale factor, normalised per output pixel, zero outside the
+  box) over the images zero-padded into one batch, ``uint8`` out as the CPU loader gives. Nothing in it is done per
+  image on the device: like-sized photos are stacked together, so the thread that decodes ahead of the training
+  step spends little of the GIL the step's kernel launches also need. The pixels differ from ``data.decode=full`` only by rounding: Pillow resamples in fixed
   point with an 8-bit intermediate, this in float (``tests/engine/test_device_decode.py`` bounds the difference).
 
 A corrupt file is found when the batch is decoded, in the training process: it is named (``CorruptImageError``)
@@ -27,9 +29,11 @@ torchvision deprecates ``torchvision.io``'s decoders from 0.29 in favour of Torc
 """
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, replace
 
 import torch
+import torch.nn.functional as Fn
 import torchvision
 from PIL import Image
 from torchvision.io import ImageReadMode
@@ -40,7 +44,7 @@ from .data import CorruptImageError
 
 __all__ = ["Encoded", "EncodedBatch", "EncodedCrop", "decode_jpegs", "resample_weights"]
 
-_MAX_PADDED = 2 ** 27  # float elements of one zero-padded chunk of crop boxes (512 MB)
+_MAX_PADDED = 2 ** 27  # float elements of one zero-padded chunk of images (512 MB)
 
 
 @dataclass
@@ -143,18 +147,22 @@ _KERNELS = {InterpolationMode.BICUBIC: _bicubic,
             InterpolationMode.BILINEAR: lambda x: (1 - x).clamp(min=0)}
 
 
-def resample_weights(length: torch.Tensor, out: int, span: int, interpolation: InterpolationMode) -> torch.Tensor:
-    """Pillow's weights for resampling ``length`` pixels (one count per batch element) to ``out``, as an
-    ``N x out x span`` matrix (input pixels at or past ``length`` get none). ``Resample.c``'s ``precompute_coeffs``:
-    output pixel ``i`` centres at ``(i + 0.5) * scale`` and weighs input pixel ``x`` by
-    ``kernel((x + 0.5 - centre) / max(scale, 1))``, normalised to sum 1 over the input, which for a
-    RandomResizedCrop is the cropped box alone (torchvision crops, then resizes)."""
+def resample_weights(length: torch.Tensor, out: int, span: int, interpolation: InterpolationMode,
+                     start: torch.Tensor | None = None) -> torch.Tensor:
+    """Pillow's weights for resampling ``length`` pixels from ``start`` on (one each per batch element; ``start``
+    0 if not given) to ``out``, as an ``N x out x span`` matrix over the ``span`` input pixels (those outside get
+    none). ``Resample.c``'s ``precompute_coeffs``: output pixel ``i`` centres at ``(i + 0.5) * scale`` and weighs
+    input pixel ``x`` (counted from ``start``) by ``kernel((x + 0.5 - centre) / max(scale, 1))``, normalised to sum
+    1 over the input, which for a RandomResizedCrop is the cropped box alone (torchvision crops, then resizes)."""
     scale = (length / out).unsqueeze(1)  # N x 1
     device = length.device
     centre = (torch.arange(out, device=device) + 0.5) * scale  # N x out
-    x = torch.arange(span, device=device)
+    x = torch.arange(span, device=device).expand(len(length), span)
+    if start is not None:
+        x = x - start.unsqueeze(1)
+    x = x.unsqueeze(1)  # N x 1 x span
     weights = _KERNELS[interpolation](((x + 0.5 - centre.unsqueeze(2)) / scale.clamp(min=1.0).unsqueeze(2)).abs())
-    weights = weights * (x < length.view(-1, 1, 1))
+    weights = weights * ((x >= 0) & (x < length.view(-1, 1, 1)))
     return weights / weights.sum(2, keepdim=True)
 
 
@@ -184,18 +192,18 @@ class EncodedBatch:
 
     def decode(self, device: torch.device) -> torch.Tensor:
         """``N x 3 x size`` uint8 on ``device``: decoded, cropped, resampled and flipped as the CPU loader does."""
-        images = self._pixels(device)
+        return self.crop(self._pixels(device))
+
+    def crop(self, images: list[torch.Tensor]) -> torch.Tensor:
+        """``decode``'s crop, resampling and flip of the decoded ``images`` (one ``3 x H x W`` uint8 a sample)."""
+        device = images[0].device
+        order = sorted(range(len(images)), key=lambda k: tuple(images[k].shape))  # like shapes pad least together
+        # one transfer for the batch: each sample's box, flip and place in the output, in that order
+        params = torch.tensor([[*self.samples[k].box, self.samples[k].flip, k] for k in order])
+        params = params.to(device, non_blocking=True)
         out = torch.empty(len(images), 3, *self.size, dtype=torch.uint8, device=device)
-        start = 0
-        while start < len(images):  # chunks bound the padded float copy (some photos are thousands of px)
-            end, (_, _, h, w) = start + 1, self.samples[start].box
-            while end < len(images):
-                h2, w2 = max(h, self.samples[end].box[2]), max(w, self.samples[end].box[3])
-                if (end + 1 - start) * 3 * h2 * w2 > _MAX_PADDED:
-                    break
-                end, h, w = end + 1, h2, w2
-            out[start:end] = self._crop(images[start:end], self.samples[start:end], device)
-            start = end
+        for start, end in _chunks([images[k].shape for k in order]):  # some photos are thousands of px
+            out[params[start:end, 5]] = self._crop([images[k] for k in order[start:end]], params[start:end])
         return out
 
     def _pixels(self, device: torch.device) -> list[torch.Tensor]:
@@ -220,23 +228,45 @@ class EncodedBatch:
             raise CorruptImageError(sample.path, f"{err} (data.decode=device decodes in the training process, where "
                                                  f"data.on_corrupt=skip cannot replace a sample)") from err
 
-    def _crop(self, images: list[torch.Tensor], samples: list[Encoded], device: torch.device) -> torch.Tensor:
-        """The boxes of ``images`` (one zero-padded batch), resampled to ``size`` and flipped: two batched products,
-        across then down, rounded to 8 bits in between as Pillow does (its kernels overshoot at sharp edges)."""
+    def _crop(self, images: list[torch.Tensor], params: torch.Tensor) -> torch.Tensor:
+        """The boxes of ``images`` resampled to ``size`` and flipped (``params``: top, left, height, width, flip per
+        image): the images zero-padded into one batch, then two batched products with weights that are zero outside
+        each box, across then down, rounded to 8 bits in between as Pillow does (its kernels overshoot at sharp
+        edges)."""
         out_h, out_w = self.size
-        boxes = [s.box for s in samples]  # top, left, height, width
-        span_h, span_w = max(h for _, _, h, _ in boxes), max(w for _, _, _, w in boxes)
-        window = torch.zeros(len(images), 3, span_h, span_w, device=device)
-        for k, (image, (top, left, h, w)) in enumerate(zip(images, boxes)):
-            window[k, :, :h, :w] = image[:, top:top + h, left:left + w]
-        heights = torch.tensor([b[2] for b in boxes], device=device, dtype=torch.float32)
-        widths = torch.tensor([b[3] for b in boxes], device=device, dtype=torch.float32)
-        rows = resample_weights(heights, out_h, span_h, self.interpolation)
-        cols = resample_weights(widths, out_w, span_w, self.interpolation)
-        flips = torch.tensor([s.flip for s in samples], device=device)
-        cols = torch.where(flips.view(-1, 1, 1), cols.flip(1), cols)
+        window = self.pad(images).float()
+        top, left, height, width, flip = params[:, :5].float().unbind(1)
+        rows = resample_weights(height, out_h, window.shape[2], self.interpolation, start=top)
+        cols = resample_weights(width, out_w, window.shape[3], self.interpolation, start=left)
+        cols = torch.where(flip.bool().view(-1, 1, 1), cols.flip(1), cols)
         across = (window @ cols.transpose(1, 2).unsqueeze(1)).round_().clamp_(0, 255)  # Pillow's 8-bit intermediate
         return (rows.unsqueeze(1) @ across).round_().clamp_(0, 255).to(torch.uint8)
+
+    @staticmethod
+    def pad(images: list[torch.Tensor]) -> torch.Tensor:
+        """``images`` (``3 x H x W``, any sizes) as one batch, zero-padded at the bottom and right to the largest: a
+        stack and a pad for each run of equal shapes (a photo collection has few sizes; ``crop`` sorts by shape),
+        where a copy per image would cost the decoding thread a kernel launch and Python's indexing each."""
+        height, width = max(i.shape[1] for i in images), max(i.shape[2] for i in images)
+        runs = [list(run) for _, run in itertools.groupby(images, key=lambda i: i.shape)]
+        return torch.cat([Fn.pad(torch.stack(run), (0, width - run[0].shape[2], 0, height - run[0].shape[1]))
+                          for run in runs])
+
+
+def _chunks(shapes: list[torch.Size]) -> list[tuple[int, int]]:
+    """Consecutive ``(start, end)`` ranges of images of ``shapes`` whose zero-padded float batch stays within
+    ``_MAX_PADDED`` elements (at least one image a range)."""
+    ranges, start = [], 0
+    while start < len(shapes):
+        end, (_, h, w) = start + 1, shapes[start]
+        while end < len(shapes):
+            h2, w2 = max(h, shapes[end][1]), max(w, shapes[end][2])
+            if (end + 1 - start) * 3 * h2 * w2 > _MAX_PADDED:
+                break
+            end, h, w = end + 1, h2, w2
+        ranges.append((start, end))
+        start = end
+    return ranges
 
 
 def _unpack(data: torch.Tensor, lengths: list[int], samples: list[Encoded]) -> EncodedBatch:

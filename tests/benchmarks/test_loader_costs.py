@@ -33,3 +33,6 @@ def test_report(tmp_path):
     assert decode["batch"] == 4 and set(decode["decode_crop_images_per_s"]) == {"32", "48"}
     # torchvision's libjpeg-turbo decode and Pillow's give the same pixels on the CPU (measured 0.00)
     assert decode["max_mean_abs_diff_to_pillow"] < 0.5
+    dispatch = report["crop_dispatch"]
+    assert dispatch["batch"] == 4 and 1 <= dispatch["distinct_sizes"] <= 4
+    assert dispatch["one_batch_ms"] > 0 and dispatch["per_image_ms"] > 0

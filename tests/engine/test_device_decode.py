@@ -134,6 +134,15 @@ def test_weights_are_pillows_filters_normalised():
     assert torch.equal(resample_weights(torch.tensor([6.0]), 6, 6, EncodedCrop(4).interpolation)[0], torch.eye(6))
 
 
+def test_weights_from_an_offset_are_the_boxs_shifted():
+    lengths, starts = torch.tensor([10.0, 4.0]), torch.tensor([3.0, 8.0])
+    shifted = resample_weights(lengths, 4, 20, EncodedCrop(4).interpolation, start=starts)
+    at_zero = resample_weights(lengths, 4, 20, EncodedCrop(4).interpolation)
+    for k, start in enumerate((3, 8)):
+        assert torch.allclose(shifted[k, :, start:], at_zero[k, :, :20 - start], atol=1e-7)
+        assert not shifted[k, :, :start].any()
+
+
 def test_fft_loader_mode_is_refused():
     with pytest.raises(ValueError, match="data.decode=device needs schedule.low_frequency fft or resize"):
         train_transform(224, 0.2, 160, "fft-loader", "device")
@@ -159,13 +168,34 @@ def test_the_loader_yields_the_same_samples_decoded_on_the_device(tmp_path):
 
 def test_large_batches_are_cropped_in_chunks_with_the_same_pixels(monkeypatch):
     _, batch, whole = both(photos(), 96, "resize")
-    largest = max(3 * s.box[2] * s.box[3] for s in batch.samples)
-    monkeypatch.setattr("engine.device_decode._MAX_PADDED", largest)  # about one box a chunk
+    largest = max(image.numel() for image in batch._pixels(CPU))
+    monkeypatch.setattr("engine.device_decode._MAX_PADDED", largest)  # about one image a chunk
     chunked = []
-    monkeypatch.setattr(EncodedBatch, "_crop", lambda self, images, samples, device, crop=EncodedBatch._crop: (
-        chunked.append(len(images)) or crop(self, images, samples, device)))
-    assert torch.equal(batch.decode(CPU), whole)
+    monkeypatch.setattr(EncodedBatch, "_crop", lambda self, images, params, crop=EncodedBatch._crop: (
+        chunked.append(len(images)) or crop(self, images, params)))
+    assert_within_rounding(whole, batch.decode(CPU))
     assert len(chunked) > 2 and sum(chunked) == len(batch)
+
+
+def test_images_of_several_sizes_are_padded_as_one_batch():
+    generator = torch.Generator().manual_seed(0)
+    shapes = [(3, 5, 7), (3, 5, 7), (3, 6, 4), (3, 2, 9), (3, 2, 9)]
+    images = [torch.randint(1, 256, shape, dtype=torch.uint8, generator=generator) for shape in shapes]
+    padded = EncodedBatch.pad(images)
+    assert padded.shape == (5, 3, 6, 9)
+    for image, got in zip(images, padded):
+        _, h, w = image.shape
+        assert torch.equal(got[:, :h, :w], image) and not got[:, h:].any() and not got[:, :, w:].any()
+
+
+def test_a_batch_of_mixed_sizes_keeps_its_order():
+    """``decode`` crops like-sized photos together; every output is still its own sample's (each alone as the
+    reference)."""
+    paths = photos(12)
+    assert len({Image.open(p).size for p in paths}) > 3
+    _, batch, got = both(paths, 96, "resize")
+    for k, sample in enumerate(batch.samples):  # alone, padded otherwise: equal but for float rounding at .5
+        assert (got[k].int() - EncodedBatch([sample]).decode(CPU)[0].int()).abs().max() <= 1
 
 
 def overwritten_by_decode(decode, device: torch.device, rounds: int = 20) -> int:
