@@ -184,7 +184,7 @@ class EncodedBatch:
 
     def __reduce__(self):
         """Between processes the files' bytes travel as one tensor: one shared-memory block a batch, not one a sample
-        as torch sends a list of tensors. A batch of 256 from 2 workers takes 19 ms instead of 123 on a 2-core CPU
+        as torch sends a list of tensors. A batch of 256 from 2 workers takes 22 ms instead of 135 on a 2-core CPU
         (``benchmarks/loader_costs.py``, transport), where the nvJPEG decode of it takes 15-25 ms on an H200."""
         lengths = [0 if s.data is None else len(s.data) for s in self.samples]
         data = torch.cat([s.data for s in self.samples if s.data is not None] or [torch.empty(0, dtype=torch.uint8)])
