@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The README's GPU speed rows in one command (issue 11), sized to fit a short lease of one GPU machine:
 #   1. build the 500x375 JPEG folder from PHOTOS (benchmarks/make_jpeg_folder.py, one process per core);
-#   2. run the whole path once on a tiny model (seconds), so a broken environment stops before the long runs;
+#   2. run the whole path once on a tiny model (seconds; decoded on the device, the first long runs' path), so a
+#      broken environment stops before the long runs;
 #   3. pretrain_speed: MAE ViT-B/16 at 224, bf16, baseline vs efficienttrain / efficienttrain++ (budget 2/3),
 #      with data.decode=device (nvJPEG and the crop on the GPU, decoded ahead of the step): `resize` mode eager,
 #      `resize` mode with run.compile=blocks (each transformer block compiled, one graph per stage size shared by
@@ -16,8 +17,9 @@
 #
 #   bash benchmarks/speed_table.sh PHOTOS MAE_CLONE OUT
 # BENCH_COMMIT names the commit the reports record when the tree is a copy whose .git is not its own (the device
-# tool's). MODEL, BATCH, WORKERS, STEPS, WARMUP, AMP, DATA, DECODE_DEVICE, PYTHON and BUDGET_S override the defaults
-# (e.g. MODEL=mae_vit_tiny BATCH=8 WORKERS=2 STEPS=2 WARMUP=1 AMP=none DECODE_DEVICE=cpu to try it on a CPU).
+# tool's). MODEL, BATCH, WORKERS, STEPS, WARMUP, AMP, DATA, DECODE_DEVICE, PYTHON and BUDGET_S
+# override the defaults (e.g. MODEL=mae_vit_tiny BATCH=8 WORKERS=2 STEPS=2 WARMUP=1 AMP=none DECODE_DEVICE=cpu to
+# try it on a CPU).
 set -u -o pipefail
 photos=${1:?usage: speed_table.sh PHOTOS MAE_CLONE OUT}
 official=${2:?usage: speed_table.sh PHOTOS MAE_CLONE OUT}
@@ -58,7 +60,7 @@ common=(--data "$data" --model "$model" --batch "$batch" --workers "$workers" --
     [[ -d $data/train ]] || run folder 120 make_jpeg_folder.py --source "$photos" --out "$data" --images 2000 \
         --workers "$(nproc)" || exit 1
     run smoke 90 pretrain_speed.py --data "$data" --model mae_vit_tiny --batch 8 --workers 2 --amp "$amp" \
-        --steps 2 --warmup 1 || exit 1
+        --steps 2 --warmup 1 --decode device --low-frequency resize || exit 1
     run smoke-official 60 vs_official_mae.py --official "$official" --model mae_vit_tiny --batch 8 --amp "$amp" \
         --steps 2 --warmup 1 --repeats 1 || exit 1
     run resize-device-decode 240 pretrain_speed.py "${common[@]}" --low-frequency resize --decode device \
