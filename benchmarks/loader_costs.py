@@ -3,7 +3,8 @@
 * worker stages: milliseconds per image, in one process, to read the file (page cache warm), decode it (Pillow, full scale),
   RandomResizedCrop it to each size ``B`` (the interpolation ``pretrain_mae.data.train_transform`` uses) and flip
   and convert it to a ``uint8`` tensor, next to the whole sample as a worker makes it in ``fft`` mode
-  (``CurriculumSamples``: seeding, dispatch and the same steps), so what is not decoding or resampling shows;
+  (``CurriculumSamples``: seeding, dispatch and the same steps), so what is not decoding or resampling shows, and
+  the worker's whole sample with ``data.decode=device`` (the file's bytes) and ``box`` (the decoded box);
 * loader scaling: loader-only images/s (``pretrain_speed.Probe.loader_rate``) at the final size for each worker
   count given, and per worker, to see whether the loader scales with cores or runs out of them. The batches are
   prepared on ``--device`` as the trainer prepares them (``auto``: the GPU where there is one): normalising a
@@ -87,11 +88,15 @@ def worker_stages(probe: Probe, sizes: list[int], count: int) -> dict:
             start = time.perf_counter()
             F.pil_to_tensor(F.hflip(crop))
             seconds[f"tensor_{b}"] += time.perf_counter() - start
-    samples = probe.samples(final)
-    start = time.perf_counter()
-    for index in range(len(paths)):
-        samples[(index, 0, 0)]
-    seconds["whole_sample_fft"] = time.perf_counter() - start
+    released = probe.cfg.data.decode
+    for decode, name in (("full", "whole_sample_fft"), ("device", "whole_sample_device"), ("box", "whole_sample_box")):
+        probe.cfg.data.decode = decode
+        samples = probe.samples(final)
+        start = time.perf_counter()
+        for index in range(len(paths)):
+            samples[(index, 0, 0)]
+        seconds[name] = time.perf_counter() - start
+    probe.cfg.data.decode = released
     return {stage: 1000 * s / len(paths) for stage, s in seconds.items()}
 
 
@@ -262,7 +267,8 @@ def main(argv=None) -> dict:
 def print_report(report: dict) -> None:
     ms = report["worker_ms_per_image"]
     print(f"\nworker, one process ({report['worker_device']}), ms per image: read {ms['read']:.2f}, decode {ms['decode']:.2f}, "
-          f"whole fft sample {ms['whole_sample_fft']:.2f}")
+          f"whole fft sample {ms['whole_sample_fft']:.2f} (data.decode=device: {ms['whole_sample_device']:.2f}, "
+          f"box: {ms['whole_sample_box']:.2f})")
     for b in sorted(int(k[5:]) for k in ms if k.startswith("crop_")):
         print(f"  B = {b:>3}: crop + resize {ms[f'crop_{b}']:.2f}, flip + tensor {ms[f'tensor_{b}']:.2f}")
     print("loader only at the final size (fft mode): " + ", ".join(

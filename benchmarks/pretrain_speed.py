@@ -172,7 +172,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--presets", nargs="+", default=["efficienttrain", "efficienttrain++"])
     parser.add_argument("--family", default="mae_vit")
     parser.add_argument("--low-frequency", default="fft", choices=["fft", "fft-loader", "resize"])
-    parser.add_argument("--decode", default="full", choices=["full", "reduced", "device"],
+    parser.add_argument("--decode", default="full", choices=["full", "reduced", "device", "box"],
                         help="data.decode")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--amp", default="auto")

@@ -6,14 +6,16 @@
 #   3. pretrain_speed: MAE ViT-B/16 at 224, bf16, baseline vs efficienttrain / efficienttrain++ (budget 2/3),
 #      with data.decode=device (nvJPEG and the crop on the GPU, decoded ahead of the step): `resize` mode eager,
 #      `resize` mode with run.compile=blocks (each transformer block compiled, one graph per stage size shared by
-#      the blocks; the whole model took over 2 minutes a size), `fft` mode eager;
+#      the blocks; the whole model took over 2 minutes a size), `fft` mode eager; then `resize` mode with
+#      data.decode=box (Pillow decodes in the workers, the GPU resamples the box: for GPUs without nvJPEG hardware);
 #   4. loader_costs: the worker's stages, loader images/s for 4-16 workers, the transport of a device-decode
 #      batch, batched nvJPEG decoding on the GPU;
 #   5. pretrain_speed in `fft` mode as released (the Pillow loader);
 #   6. vs_official_mae: our step against facebookresearch/mae's models_mae.py (a clone at MAE_CLONE), same batch;
 #   7. pretrain_speed in `resize` mode with `data.decode=reduced` (the loader's cost follows the stage).
 # Each run gets what is left of BUDGET_S seconds (default 480) at most, so a slow step costs only the later ones;
-# every report lands in OUT as it is written, with the log (the environment first): eight files at most.
+# every report lands in OUT as it is written, with the log (the environment first): nine files at most. ONLY (run
+# names, space-separated, e.g. ONLY="resize-box loader-costs") runs those alone: a second call on a warm machine.
 #
 #   bash benchmarks/speed_table.sh PHOTOS MAE_CLONE OUT
 # BENCH_COMMIT names the commit the reports record when the tree is a copy whose .git is not its own (the device
@@ -45,6 +47,7 @@ log=$out/log.txt
 run() {  # run NAME SECONDS SCRIPT ARGS...: one benchmark, stopped at SECONDS or at the deadline
     local name=$1 limit=$2 left=$((deadline - SECONDS))
     shift 2
+    if [[ -n ${ONLY:-} && $name != folder && " $ONLY " != *" $name "* ]]; then echo "== $name: not in ONLY"; return 0; fi
     ((left < limit)) && limit=$left
     if ((limit <= 0)); then echo "== $name: skipped, no time left"; return 1; fi
     echo "== $name (at most ${limit}s): $py benchmarks/$*"
@@ -69,6 +72,8 @@ common=(--data "$data" --model "$model" --batch "$batch" --workers "$workers" --
         --compile blocks --json "$out/gpu_${model}_224_resize_device_decode_compile_blocks.json"
     run fft-device-decode 240 pretrain_speed.py "${common[@]}" --decode device \
         --json "$out/gpu_${model}_224_device_decode.json"
+    run resize-box 240 pretrain_speed.py "${common[@]}" --low-frequency resize --decode box \
+        --json "$out/gpu_${model}_224_resize_box.json"
     run loader-costs 120 loader_costs.py --data "$data" --batch 64 --workers 4 8 12 16 --steps 32 --warmup 16 \
         --decode-device "${DECODE_DEVICE:-cuda}" --json "$out/gpu_loader_costs.json"
     run fft 240 pretrain_speed.py "${common[@]}" --json "$out/gpu_${model}_224.json"

@@ -18,7 +18,7 @@ from typing import Iterator
 
 import torch
 
-from .device_decode import EncodedBatch
+from .device_decode import ON_DEVICE, EncodedBatch
 
 __all__ = ["DecodeAhead", "loader_batches"]
 
@@ -71,9 +71,9 @@ class DecodeAhead:
 
 @contextlib.contextmanager
 def loader_batches(loader, decode: str, device: torch.device) -> Iterator:
-    """``loader``'s batches, decoded ahead on ``device`` when ``decode`` is ``"device"`` (the trainer's
-    ``data.decode``); stopped on leaving the ``with``."""
-    if decode != "device":
+    """``loader``'s batches, decoded ahead on ``device`` when ``decode`` (the trainer's ``data.decode``) leaves
+    the decoding or the crop to the training process (``ON_DEVICE``); stopped on leaving the ``with``."""
+    if decode not in ON_DEVICE:
         yield iter(loader)
         return
     with DecodeAhead(iter(loader), device) as batches:

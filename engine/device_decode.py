@@ -42,7 +42,9 @@ from torchvision.transforms import functional as F
 
 from .data import CorruptImageError
 
-__all__ = ["Encoded", "EncodedBatch", "EncodedCrop", "decode_jpegs", "resample_weights"]
+__all__ = ["ON_DEVICE", "Encoded", "EncodedBatch", "EncodedCrop", "decode_jpegs", "resample_weights"]
+
+ON_DEVICE = ("device", "box")  # the data.decode values whose batches the training process finishes (EncodedBatch)
 
 _MAX_PADDED = 2 ** 27  # float elements of one zero-padded chunk of images (512 MB)
 
@@ -73,29 +75,35 @@ class Encoded:
 
 class EncodedCrop(RandomResizedCrop):
     """``RandomResizedCrop(size, scale, ratio, interpolation)`` followed by ``RandomHorizontalFlip(flip_p)``, drawn
-    in a worker and carried out on the device (module docstring)."""
+    in a worker and carried out on the device (module docstring). ``decode="device"``: a JPEG file nvJPEG can
+    decode travels as its bytes; ``"box"``: every image is decoded here (Pillow) and only its crop box travels."""
 
     def __init__(self, size, scale=(0.08, 1.0), ratio=(3.0 / 4.0, 4.0 / 3.0),
-                 interpolation=InterpolationMode.BICUBIC, flip_p: float = 0.5):
+                 interpolation=InterpolationMode.BICUBIC, flip_p: float = 0.5, decode: str = "device"):
         super().__init__(size, scale, ratio, interpolation)
         if interpolation not in _KERNELS:
             raise ValueError(f"EncodedCrop supports {sorted(m.value for m in _KERNELS)} interpolation, "
                              f"got {interpolation}")
-        self.flip_p = flip_p
+        if decode not in ("device", "box"):
+            raise ValueError(f"EncodedCrop decodes on the 'device' or cuts the 'box' in the worker, got {decode!r}")
+        self.flip_p, self.where = flip_p, decode
 
     def decode(self, image: Image.Image) -> Encoded:
-        """Draw the box and the flip from ``image``'s header; keep the file's bytes when nvJPEG can decode it."""
-        box = tuple(self.get_params(image, self.scale, self.ratio))
+        """Draw the box and the flip from ``image``'s header; keep the file's bytes when nvJPEG is to decode it,
+        else decode it and keep the box's pixels (the box then starts at 0, 0)."""
+        top, left, height, width = box = tuple(self.get_params(image, self.scale, self.ratio))
         flip = bool(torch.rand(1) < self.flip_p)
         path = getattr(image, "filename", "") or "<in memory>"
         opened = getattr(image, "fp", None)  # the file Image.open read the header from; None once decoded
-        if image.format == "JPEG" and image.mode == "RGB" and "progression" not in image.info and opened is not None:
+        if (self.where == "device" and image.format == "JPEG" and image.mode == "RGB"
+                and "progression" not in image.info and opened is not None):
             opened.seek(0)
             data = torch.frombuffer(bytearray(opened.read()), dtype=torch.uint8)
             return Encoded(data, None, box, flip, tuple(self.size), self.interpolation, path)
         image.load()
-        return Encoded(None, F.pil_to_tensor(image.convert("RGB")), box, flip, tuple(self.size), self.interpolation,
-                       path)
+        rgb = image if image.mode == "RGB" else image.convert("RGB")
+        pixels = F.pil_to_tensor(rgb.crop((left, top, left + width, top + height)))
+        return Encoded(None, pixels, (0, 0, height, width), flip, tuple(self.size), self.interpolation, path)
 
     def forward(self, image: Image.Image | Encoded) -> Encoded:
         return image if isinstance(image, Encoded) else self.decode(image)
@@ -168,8 +176,10 @@ def resample_weights(length: torch.Tensor, out: int, span: int, interpolation: I
 
 @dataclass
 class EncodedBatch:
-    """A collated batch of ``Encoded`` samples of one step (one output size and interpolation, ``Encoded.collate``)."""
+    """A collated batch of ``Encoded`` samples of one step (one output size and interpolation, ``Encoded.collate``).
+    ``packed``: after crossing from a worker, every sample's bytes or pixels in one tensor (``__reduce__``)."""
     samples: list[Encoded]
+    packed: torch.Tensor | None = None
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -183,12 +193,20 @@ class EncodedBatch:
         return self.samples[0].interpolation
 
     def __reduce__(self):
-        """Between processes the files' bytes travel as one tensor: one shared-memory block a batch, not one a sample
-        as torch sends a list of tensors. A batch of 256 from 2 workers takes 22 ms instead of 135 on a 2-core CPU
-        (``benchmarks/loader_costs.py``, transport), where the nvJPEG decode of it takes 15-25 ms on an H200."""
-        lengths = [0 if s.data is None else len(s.data) for s in self.samples]
-        data = torch.cat([s.data for s in self.samples if s.data is not None] or [torch.empty(0, dtype=torch.uint8)])
-        return _unpack, (data, lengths, [replace(s, data=None) for s in self.samples])
+        """Between processes the files' bytes and the decoded boxes travel as one tensor: one shared-memory block a
+        batch, not one a sample as torch sends a list of tensors. A batch of 256 from 2 workers takes 22 ms instead
+        of 135 on a 2-core CPU (``benchmarks/loader_costs.py``, transport), where the nvJPEG decode of it takes 15-25
+        ms on an H200."""
+        parts = [s.data if s.data is not None else s.pixels.reshape(-1) for s in self.samples]
+        return _views, (torch.cat(parts), *_layout(self.samples), [replace(s, data=None, pixels=None)
+                                                                    for s in self.samples])
+
+    def pin_memory(self) -> EncodedBatch:
+        """The loader's pin-memory thread calls this: a packed batch of decoded boxes (``decode="box"``) is copied
+        to page-locked memory there, so that it reaches the GPU in one asynchronous copy."""
+        if self.packed is None or any(s.pixels is None for s in self.samples):
+            return self
+        return _views(self.packed.pin_memory(), *_layout(self.samples), self.samples)
 
     def decode(self, device: torch.device) -> torch.Tensor:
         """``N x 3 x size`` uint8 on ``device``: decoded, cropped, resampled and flipped as the CPU loader does."""
@@ -207,6 +225,10 @@ class EncodedBatch:
         return out
 
     def _pixels(self, device: torch.device) -> list[torch.Tensor]:
+        if self.packed is not None and all(s.pixels is not None for s in self.samples):  # decode="box": one copy
+            lengths, shapes = _layout(self.samples)
+            sent = self.packed.to(device, non_blocking=True).split(lengths)
+            return [part.view(shape) for part, shape in zip(sent, shapes)]
         encoded = [i for i, s in enumerate(self.samples) if s.data is not None]
         images: list[torch.Tensor | None] = [None if s.data is not None else s.pixels.to(device, non_blocking=True)
                                              for s in self.samples]
@@ -269,7 +291,15 @@ def _chunks(shapes: list[torch.Size]) -> list[tuple[int, int]]:
     return ranges
 
 
-def _unpack(data: torch.Tensor, lengths: list[int], samples: list[Encoded]) -> EncodedBatch:
-    """``EncodedBatch.__reduce__``'s inverse: each sample's bytes are a view of the one tensor."""
-    parts = iter(data.split([n for n in lengths if n]))
-    return EncodedBatch([replace(s, data=next(parts)) if n else s for s, n in zip(samples, lengths)])
+def _layout(samples: list[Encoded]) -> tuple[list[int], list[tuple[int, ...] | None]]:
+    """Per sample, the length of its part of a packed batch (bytes or pixels) and its pixels' shape (None: bytes)."""
+    return ([s.data.numel() if s.data is not None else s.pixels.numel() for s in samples],
+            [None if s.data is not None else tuple(s.pixels.shape) for s in samples])
+
+
+def _views(packed: torch.Tensor, lengths: list[int], shapes: list, samples: list[Encoded]) -> EncodedBatch:
+    """``samples`` with their bytes or pixels as views of ``packed`` (``EncodedBatch.__reduce__``' inverse)."""
+    parts = packed.split(lengths)
+    return EncodedBatch([replace(s, data=part, pixels=None) if shape is None else
+                         replace(s, data=None, pixels=part.view(shape))
+                         for s, part, shape in zip(samples, parts, shapes)], packed)

@@ -33,8 +33,9 @@ class DataConfig:
     on_corrupt: Literal["error", "skip"] = "error"  # error: stop naming the file; skip: replace, log and count it
     min_scale: float = 0.2  # RandomResizedCrop scale range (min_scale, 1)
     # reduced: JPEGs decoded at 1/2-1/8 scale when the crop allows; device: decoded and cropped on the training
-    # device (nvJPEG on a GPU; engine.device_decode)
-    decode: Literal["full", "reduced", "device"] = "full"
+    # device (nvJPEG on a GPU; engine.device_decode); box: decoded in the workers, the crop box resampled on the
+    # device (a GPU without a hardware JPEG decoder)
+    decode: Literal["full", "reduced", "device", "box"] = "full"
     synthetic_length: int = 512
     synthetic_size: int = 64
 

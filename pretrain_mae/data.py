@@ -13,7 +13,10 @@ With ``data.decode=reduced`` the RandomResizedCrop decodes a JPEG at 1/2, 1/4 or
 that many times the output size (``engine.decode``): the same boxes, slightly different pixels. With
 ``data.decode=device`` (``fft`` or ``resize``) the workers only read the files and draw the boxes and flips; the
 training process decodes the batch (nvJPEG on a GPU) and crops, resamples and flips it there
-(``engine.device_decode``): the same boxes and flips, pixels within rounding of ``full``.
+(``engine.device_decode``): the same boxes and flips, pixels within rounding of ``full``. With ``data.decode=box``
+the workers decode (Pillow) and cut out the box, and the device resamples and flips it: the same pixels as
+``device`` without nvJPEG (for GPUs without a hardware JPEG decoder, where torchvision's decodes one image at a
+time), and the workers' share of a sample without the resampling.
 """
 from __future__ import annotations
 
@@ -25,7 +28,7 @@ from torchvision import transforms
 
 from engine.data import ImageFolderDataset, SyntheticImages
 from engine.decode import RandomResizedCropDecode
-from engine.device_decode import EncodedCrop
+from engine.device_decode import ON_DEVICE, EncodedCrop
 from engine.transforms import with_low_frequency
 
 from .config import DataConfig
@@ -38,21 +41,22 @@ def train_transform(final_size: int, min_scale: float, size: int | None = None, 
     """The loader transform of a stage at size ``size`` (see the module docstring for what each mode returns)."""
     size = size or final_size
     bicubic, lanczos = transforms.InterpolationMode.BICUBIC, transforms.InterpolationMode.LANCZOS
-    if decode not in ("full", "reduced", "device"):
-        raise ValueError(f"decode must be 'full', 'reduced' or 'device', got {decode!r}")
-    if decode == "device" and low_frequency == "fft-loader":
-        raise ValueError("data.decode=device needs schedule.low_frequency fft or resize: fft-loader crops every image "
-                         "in the loader workers, after decoding")
+    if decode not in ("full", "reduced", "device", "box"):
+        raise ValueError(f"decode must be 'full', 'reduced', 'device' or 'box', got {decode!r}")
+    on_device = decode in ON_DEVICE  # the crop's resampling and the flip are done on the training device
+    if on_device and low_frequency == "fft-loader":
+        raise ValueError(f"data.decode={decode} needs schedule.low_frequency fft or resize: fft-loader crops every "
+                         f"image in the loader workers, after decoding")
 
     def crop(out: int, interpolation):
         if decode == "reduced":
             return RandomResizedCropDecode(out, scale=(min_scale, 1.0), interpolation=interpolation)
-        if decode == "device":  # the flip is drawn with the box; both are carried out on the device
-            return EncodedCrop(out, scale=(min_scale, 1.0), interpolation=interpolation)
+        if on_device:  # the flip is drawn with the box; both are carried out on the device
+            return EncodedCrop(out, scale=(min_scale, 1.0), interpolation=interpolation, decode=decode)
         return transforms.RandomResizedCrop(out, scale=(min_scale, 1.0), interpolation=interpolation)
 
     def to_uint8(step) -> transforms.Compose:
-        rest = [] if decode == "device" else [transforms.RandomHorizontalFlip(), transforms.PILToTensor()]
+        rest = [] if on_device else [transforms.RandomHorizontalFlip(), transforms.PILToTensor()]
         return transforms.Compose([step, *rest])
 
     if low_frequency == "resize":

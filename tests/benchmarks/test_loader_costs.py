@@ -22,7 +22,8 @@ def test_report(tmp_path):
           "--repeats", "1"])
     report = json.loads(out.read_text())
     stages = report["worker_ms_per_image"]
-    assert set(stages) == {"read", "decode", "crop_32", "crop_48", "tensor_32", "tensor_48", "whole_sample_fft"}
+    assert set(stages) == {"read", "decode", "crop_32", "crop_48", "tensor_32", "tensor_48", "whole_sample_fft",
+                           "whole_sample_device", "whole_sample_box"}
     assert all(ms > 0 for ms in stages.values())
     assert [r["workers"] for r in report["loader_scaling"]] == [0, 1]
     assert all(r["images_per_s"] > 0 for r in report["loader_scaling"])

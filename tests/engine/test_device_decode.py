@@ -24,9 +24,9 @@ def photos(count=8):
     return sorted((shared_dataset("coco-mini") / "train2017").glob("*.jpg"))[:count]
 
 
-def both(paths, size, mode):
-    """The full path's samples and the device path's batch, decoded here, under the same random numbers."""
-    full, device = train_transform(224, 0.2, size, mode, "full"), train_transform(224, 0.2, size, mode, "device")
+def both(paths, size, mode, decode="device"):
+    """The full path's samples and the ``decode`` path's batch, decoded here, under the same random numbers."""
+    full, device = train_transform(224, 0.2, size, mode, "full"), train_transform(224, 0.2, size, mode, decode)
     plain, items = [], []
     for seed, path in enumerate(paths):
         torch.manual_seed(seed)
@@ -79,23 +79,67 @@ def test_files_nvjpeg_is_not_given_travel_as_pixels(tmp_path):
     assert_within_rounding(expected, got)
 
 
-def test_a_batch_crosses_processes_as_one_tensor_of_bytes(tmp_path):
+def test_a_batch_crosses_processes_as_one_tensor(tmp_path):
     first, second = photos(2)
     Image.open(second).save(tmp_path / "pixels.png")
     crop = EncodedCrop(64, scale=(0.2, 1.0))
     paths = [first, tmp_path / "pixels.png", second]
     batch = collate_samples([(load_rgb(path, crop.decode), 0, i, 0) for i, path in enumerate(paths)])[0]
     _, (data, *_) = batch.__reduce__()
-    assert isinstance(data, torch.Tensor) and len(data) == len(first.read_bytes()) + len(second.read_bytes())
+    box = batch.samples[1].pixels
+    assert box.shape[0] == 3 and box.shape[1:] == batch.samples[1].box[2:]  # the box alone travels decoded
+    assert isinstance(data, torch.Tensor) and len(data) == len(first.read_bytes()) + box.numel() + len(
+        second.read_bytes())
     copy = pickle.loads(pickle.dumps(batch))
     assert [s.data is None for s in copy.samples] == [False, True, False]
     assert torch.equal(copy.samples[0].data, batch.samples[0].data)
     assert torch.equal(copy.samples[2].data, batch.samples[2].data)
-    assert copy.samples[0].data.untyped_storage().data_ptr() == copy.samples[2].data.untyped_storage().data_ptr()
-    assert torch.equal(copy.samples[1].pixels, batch.samples[1].pixels)
+    assert torch.equal(copy.samples[1].pixels, box)
+    assert copy.samples[0].data.untyped_storage().data_ptr() == copy.samples[1].pixels.untyped_storage().data_ptr() \
+        == copy.samples[2].data.untyped_storage().data_ptr() == copy.packed.untyped_storage().data_ptr()
     assert [(s.box, s.flip, s.size, s.path) for s in copy.samples] == [(s.box, s.flip, s.size, s.path)
                                                                        for s in batch.samples]
     assert torch.equal(copy.decode(CPU), batch.decode(CPU))
+
+
+@pytest.mark.parametrize("mode,size", [("fft", 160), ("resize", 96), ("resize", 224)])
+def test_boxes_decoded_in_the_worker_give_the_full_paths_pixels_within_rounding(mode, size):
+    expected, batch, got = both(photos(), size, mode, decode="box")
+    assert all(s.data is None and s.box[:2] == (0, 0) and s.pixels.shape[1:] == s.box[2:] for s in batch.samples)
+    assert_within_rounding(expected, got)
+    _, device_batch, _ = both(photos(), size, mode)  # the same random numbers: the same boxes and flips
+    assert [s.flip for s in batch.samples] == [s.flip for s in device_batch.samples]
+    assert [s.box[2:] for s in batch.samples] == [s.box[2:] for s in device_batch.samples]
+
+
+def test_a_batch_of_boxes_is_pinned_and_sent_as_one_tensor(monkeypatch):
+    _, batch, got = both(photos(4), 96, "resize", decode="box")
+    copy = pickle.loads(pickle.dumps(batch))
+    monkeypatch.setattr(torch.Tensor, "pin_memory", torch.Tensor.clone)  # page-locked memory needs a CUDA build
+    pinned = copy.pin_memory()
+    assert pinned.packed is not copy.packed and torch.equal(pinned.packed, copy.packed)
+    assert all(s.pixels.untyped_storage().data_ptr() == pinned.packed.untyped_storage().data_ptr()
+               for s in pinned.samples)
+    sent = []
+    monkeypatch.setattr(torch.Tensor, "to", lambda self, *a, to=torch.Tensor.to, **k: sent.append(self) or
+                        to(self, *a, **k))
+    assert torch.equal(pinned.decode(CPU), got)
+    pixels = [t for t in sent if t.dtype == torch.uint8]  # (the crop's parameters travel as int64)
+    assert len(pixels) == 1 and pixels[0].data_ptr() == pinned.packed.data_ptr()
+    assert batch.pin_memory() is batch  # nothing packed yet (in the worker): nothing to pin
+
+
+def test_a_corrupt_file_is_reported_by_the_worker_when_it_decodes_the_box(tmp_path):
+    data = photos(1)[0].read_bytes()
+    broken = tmp_path / "truncated.jpg"
+    broken.write_bytes(data[:len(data) // 3])
+    with pytest.raises(CorruptImageError, match="truncated.jpg"):
+        load_rgb(broken, EncodedCrop(64, scale=(0.2, 1.0), decode="box").decode)
+
+
+def test_an_unknown_decode_place_is_refused():
+    with pytest.raises(ValueError, match="EncodedCrop decodes on the 'device' or cuts the 'box'.*'gpu'"):
+        EncodedCrop(64, decode="gpu")
 
 
 def test_images_already_decoded_are_cropped_too():
@@ -143,9 +187,10 @@ def test_weights_from_an_offset_are_the_boxs_shifted():
         assert not shifted[k, :, :start].any()
 
 
-def test_fft_loader_mode_is_refused():
-    with pytest.raises(ValueError, match="data.decode=device needs schedule.low_frequency fft or resize"):
-        train_transform(224, 0.2, 160, "fft-loader", "device")
+@pytest.mark.parametrize("decode", ["device", "box"])
+def test_fft_loader_mode_is_refused(decode):
+    with pytest.raises(ValueError, match=f"data.decode={decode} needs schedule.low_frequency fft or resize"):
+        train_transform(224, 0.2, 160, "fft-loader", decode)
 
 
 def test_the_loader_yields_the_same_samples_decoded_on_the_device(tmp_path):

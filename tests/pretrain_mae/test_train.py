@@ -73,9 +73,9 @@ def test_loader_crop_matches_device_crop_and_resize_runs(tiny_imagenet_subset, t
     common = ["schedule.epochs=2", "schedule.preset=efficienttrain", "run.save_every=0"]
     runs = {}
     for mode, decode in (("fft", "full"), ("fft-loader", "full"), ("resize", "full"), ("resize", "reduced"),
-                         ("resize", "device")):
+                         ("resize", "device"), ("resize", "box")):
         name = mode if decode == "full" else f"{mode}-{decode}"
-        workers = 1 if decode == "device" else 0  # also the batch's way from a worker process and decode-ahead
+        workers = 1 if decode in ("device", "box") else 0  # also the batch's way from a worker and decode-ahead
         pretrain(load_config(PretrainConfig, None, config(tiny_imagenet_subset, tmp_path / name, *common,
                                                            f"schedule.low_frequency={mode}", f"data.decode={decode}",
                                                            f"data.num_workers={workers}")))
@@ -87,6 +87,7 @@ def test_loader_crop_matches_device_crop_and_resize_runs(tiny_imagenet_subset, t
     assert [r["loss"] for r in runs["resize-reduced"]] == [r["loss"] for r in runs["resize"]]
     # decoded and cropped in the training process: the same samples, pixels within rounding (tests/engine)
     assert [r["loss"] for r in runs["resize-device"]] == pytest.approx([r["loss"] for r in runs["resize"]], rel=1e-3)
+    assert [r["loss"] for r in runs["resize-box"]] == pytest.approx([r["loss"] for r in runs["resize"]], rel=1e-3)
 
 
 def test_data_decode_reaches_the_loader_transform(tmp_path):
@@ -95,10 +96,12 @@ def test_data_decode_reaches_the_loader_transform(tmp_path):
     for mode in ("fft", "fft-loader", "resize"):
         cfg.schedule.low_frequency = mode
         assert isinstance(task.transform(StageValues(0, 48, 0.0, 1.0, 1.0, 1)).transforms[0], RandomResizedCropDecode)
-    cfg.data.decode = "device"
-    for mode in ("fft", "resize"):
-        cfg.schedule.low_frequency = mode
-        assert isinstance(task.transform(StageValues(0, 48, 0.0, 1.0, 1.0, 1)).transforms[0], EncodedCrop)
+    for decode in ("device", "box"):
+        cfg.data.decode = decode
+        for mode in ("fft", "resize"):
+            cfg.schedule.low_frequency = mode
+            crop = task.transform(StageValues(0, 48, 0.0, 1.0, 1.0, 1)).transforms[0]
+            assert isinstance(crop, EncodedCrop) and crop.where == decode
     with pytest.raises(ValueError, match="data.decode"):
         load_config(PretrainConfig, None, ["data.decode=draft"])
 
