@@ -110,9 +110,10 @@ def loader_scaling(probe: Probe, workers: list[int], steps: int, warmup: int) ->
     return rows
 
 
-def device_batch(paths: list[str], final_size: int, min_scale: float, size: int) -> EncodedBatch:
-    """What the loader workers hand over with ``data.decode=device`` at stage size ``size`` (``resize`` mode)."""
-    crop = train_transform(final_size, min_scale, size, "resize", "device").transforms[0]
+def device_batch(paths: list[str], final_size: int, min_scale: float, size: int, decode: str = "device") \
+        -> EncodedBatch:
+    """What the loader workers hand over with ``data.decode=decode`` at stage size ``size`` (``resize`` mode)."""
+    crop = train_transform(final_size, min_scale, size, "resize", decode).transforms[0]
     torch.manual_seed(0)
     return Encoded.collate([(load_rgb(path, crop.decode), 0, i, 0) for i, path in enumerate(paths)])[0]
 
@@ -209,10 +210,13 @@ class _SameBatch(torch.utils.data.Dataset):
 
 
 def transport(paths: list[str], final_size: int, min_scale: float, workers: int, steps: int, warmup: int) -> dict:
-    """ms per batch of ``paths`` through a ``workers``-process loader that only sends it, both ways of sending."""
+    """ms per batch of ``paths`` through a ``workers``-process loader that only sends it, both ways of sending, and
+    as ``data.decode=box`` sends it (the decoded boxes in one tensor)."""
     batch = device_batch(paths, final_size, min_scale, final_size)
-    report = {"batch": len(paths), "workers": workers}
-    for name, sent in (("one_tensor_ms", batch), ("per_sample_ms", _PerSample(batch.samples))):
+    boxes = device_batch(paths, final_size, min_scale, final_size, "box")
+    report = {"batch": len(paths), "workers": workers,
+              "box_megabytes": sum(s.pixels.numel() for s in boxes.samples) / 2 ** 20}
+    for name, sent in (("one_tensor_ms", batch), ("per_sample_ms", _PerSample(batch.samples)), ("box_ms", boxes)):
         batches = iter(DataLoader(_SameBatch(sent, warmup + steps), batch_size=None, num_workers=workers))
         for _ in range(warmup):
             next(batches)
@@ -276,7 +280,8 @@ def print_report(report: dict) -> None:
         for r in report["loader_scaling"]))
     t = report["transport"]
     print(f"a data.decode=device batch of {t['batch']} from {t['workers']} workers: {t['one_tensor_ms']:.1f} ms "
-          f"with the bytes in one tensor, {t['per_sample_ms']:.1f} ms with one tensor a sample")
+          f"with the bytes in one tensor, {t['per_sample_ms']:.1f} ms with one tensor a sample; data.decode=box: "
+          f"{t['box_ms']:.1f} ms for its {t['box_megabytes']:.0f} MB of boxes in one tensor")
     if "batched_decode" in report:
         d = report["batched_decode"]
         print(f"decode_jpeg on {d['device']}, batch {d['batch']}: {d['decode_images_per_s']:.0f} img/s; with the crop "

@@ -29,7 +29,9 @@ def test_report(tmp_path):
     assert all(r["images_per_s"] > 0 for r in report["loader_scaling"])
     transport = report["transport"]
     assert transport["batch"] == 4 and transport["workers"] == 1
-    assert transport["one_tensor_ms"] > 0 and transport["per_sample_ms"] > 0
+    assert transport["one_tensor_ms"] > 0 and transport["per_sample_ms"] > 0 and transport["box_ms"] > 0
+    whole = 4 * 3 * 500 * 375 / 2 ** 20  # four 500 x 375 photos; a box covers 0.2-1 of one (data.min_scale)
+    assert 0.2 * whole <= transport["box_megabytes"] <= whole
     decode = report["batched_decode"]
     assert decode["batch"] == 4 and set(decode["decode_crop_images_per_s"]) == {"32", "48"}
     # torchvision's libjpeg-turbo decode and Pillow's give the same pixels on the CPU (measured 0.00)
