@@ -33,7 +33,6 @@ import itertools
 from dataclasses import dataclass, replace
 
 import torch
-import torch.nn.functional as Fn
 import torchvision
 from PIL import Image
 from torchvision.io import ImageReadMode
@@ -198,8 +197,13 @@ class EncodedBatch:
         of 135 on a 2-core CPU (``benchmarks/loader_costs.py``, transport), where the nvJPEG decode of it takes 15-25
         ms on an H200."""
         parts = [s.data if s.data is not None else s.pixels.reshape(-1) for s in self.samples]
-        return _views, (torch.cat(parts), *_layout(self.samples), [replace(s, data=None, pixels=None)
-                                                                    for s in self.samples])
+        total = sum(len(part) for part in parts)
+        if torch.utils.data.get_worker_info() is not None:  # as default_collate: written once, into the shared block
+            packed = parts[0].new(parts[0]._typed_storage()._new_shared(total))
+        else:
+            packed = torch.empty(total, dtype=torch.uint8)
+        torch.cat(parts, out=packed)
+        return _views, (packed, *_layout(self.samples), [replace(s, data=None, pixels=None) for s in self.samples])
 
     def pin_memory(self) -> EncodedBatch:
         """The loader's pin-memory thread calls this: a packed batch of decoded boxes (``decode="box"``) is copied
@@ -266,13 +270,17 @@ class EncodedBatch:
 
     @staticmethod
     def pad(images: list[torch.Tensor]) -> torch.Tensor:
-        """``images`` (``3 x H x W``, any sizes) as one batch, zero-padded at the bottom and right to the largest: a
-        stack and a pad for each run of equal shapes (a photo collection has few sizes; ``crop`` sorts by shape),
-        where a copy per image would cost the decoding thread a kernel launch and Python's indexing each."""
+        """``images`` (``3 x H x W``, any sizes) as one batch, zero-padded at the bottom and right to the largest: one
+        copy for each run of equal shapes (a photo collection has few sizes; ``crop`` sorts by shape), where a copy
+        per image would cost the decoding thread a kernel launch and Python's indexing each."""
         height, width = max(i.shape[1] for i in images), max(i.shape[2] for i in images)
-        runs = [list(run) for _, run in itertools.groupby(images, key=lambda i: i.shape)]
-        return torch.cat([Fn.pad(torch.stack(run), (0, width - run[0].shape[2], 0, height - run[0].shape[1]))
-                          for run in runs])
+        window = images[0].new_zeros(len(images), 3, height, width)
+        start = 0
+        for (_, h, w), run in itertools.groupby(images, key=lambda i: i.shape):
+            run = list(run)
+            window[start:start + len(run), :, :h, :w] = torch.stack(run) if len(run) > 1 else run[0]
+            start += len(run)
+        return window
 
 
 def _chunks(shapes: list[torch.Size]) -> list[tuple[int, int]]:
