@@ -1,5 +1,5 @@
 """JPEG decoding and RandomResizedCrop on the training device (``data.decode=device``): the loader workers only
-read files and draw the random numbers, the GPU does the pixels.
+read files and draw the random numbers, the GPU does the pixels (``data.decode=box``: the resampling alone).
 
 Why: on one H200 with 16 CPU cores, Pillow decoding plus the crop's resampling (5 ms a 224 px sample) caps the
 loader below MAE ViT-B's own rate at every stage, so a curriculum cannot shorten wall time
@@ -11,19 +11,23 @@ decoder is the field's tool for this; this module does the same with torchvision
   header it draws the crop box exactly as torchvision's ``RandomResizedCrop`` and the flip as
   ``RandomHorizontalFlip`` (same calls, same order, so the same random numbers as ``data.decode=full``) and returns
   the file's bytes. Files nvJPEG is not given (not a baseline RGB JPEG: PNG, grayscale, CMYK, progressive) and
-  images that are already decoded travel as pixels, decoded by Pillow in the worker.
+  images that are already decoded travel as the box's pixels, decoded by Pillow in the worker; with
+  ``data.decode=box`` every image does (for GPUs without a hardware JPEG decoder: the workers keep the decoding and
+  lose the resampling).
 * Training process (``EncodedBatch.decode``): one batched ``decode_jpeg`` on the device, then the crop, resampling
   and flip of every image as two batched matrix products with Pillow's own resampling weights (``resample_weights``:
   its bicubic or Lanczos kernel, widened by the downscale factor, normalised per output pixel, zero outside the
-  box) over the images zero-padded into one batch, ``uint8`` out as the CPU loader gives. Nothing in it is done per
-  image on the device: like-sized photos are stacked together, so the thread that decodes ahead of the training
-  step spends little of the GIL the step's kernel launches also need. The pixels differ from ``data.decode=full`` only by rounding: Pillow resamples in fixed
-  point with an 8-bit intermediate, this in float (``tests/engine/test_device_decode.py`` bounds the difference).
+  box) over the images zero-padded into one batch, ``uint8`` out as the CPU loader gives. The padding copies a run
+  of like-sized photos at a time (one copy a box for ``box``), so the thread that decodes ahead of the training step
+  spends little of the GIL the step's kernel launches also need. The pixels differ from ``data.decode=full`` only
+  by rounding: Pillow resamples in fixed point with an 8-bit intermediate, this in float
+  (``tests/engine/test_device_decode.py`` bounds the difference).
 
-A corrupt file is found when the batch is decoded, in the training process: it is named (``CorruptImageError``)
-and stops the run whatever ``data.on_corrupt`` says, since a sample cannot be replaced there (tested on the CPU
-decoder, which raises on a truncated file; whether nvJPEG raises on every damaged file is not verified). A file
-whose header Pillow cannot read is reported by the worker as with ``data.decode=full``.
+With ``device``, a corrupt file is found when the batch is decoded, in the training process: it is named
+(``CorruptImageError``) and stops the run whatever ``data.on_corrupt`` says, since a sample cannot be replaced there
+(tested on the CPU decoder, which raises on a truncated file; whether nvJPEG raises on every damaged file is not
+verified). A file whose header Pillow cannot read, and with ``box`` any corrupt file, is reported by the worker as
+with ``data.decode=full``.
 
 torchvision deprecates ``torchvision.io``'s decoders from 0.29 in favour of TorchCodec; 0.29 still ships them.
 """
@@ -193,9 +197,9 @@ class EncodedBatch:
 
     def __reduce__(self):
         """Between processes the files' bytes and the decoded boxes travel as one tensor: one shared-memory block a
-        batch, not one a sample as torch sends a list of tensors. A batch of 256 from 2 workers takes 22 ms instead
-        of 135 on a 2-core CPU (``benchmarks/loader_costs.py``, transport), where the nvJPEG decode of it takes 15-25
-        ms on an H200."""
+        batch, not one a sample as torch sends a list of tensors, written once (in a worker, straight into shared
+        memory). A batch of 256 files from 2 workers takes 13 ms instead of 142 on a 2-core CPU
+        (``benchmarks/loader_costs.py``, transport), where the nvJPEG decode of it takes 15-25 ms on an H200."""
         parts = [s.data if s.data is not None else s.pixels.reshape(-1) for s in self.samples]
         total = sum(len(part) for part in parts)
         if torch.utils.data.get_worker_info() is not None:  # as default_collate: written once, into the shared block
