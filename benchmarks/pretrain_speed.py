@@ -9,7 +9,9 @@ For every input size a schedule uses, on the same model, data and loader code as
 * end to end: images/s of the two together, its ratio to the model-only rate (where the loader, or a main process
   starved of CPU by it, holds the model back, this falls even when little time is spent blocked on the loader),
   and the share of the step time spent waiting for the loader;
-* crop share: the batched low-frequency crop's share of a model step (``fft`` mode; 0 where the loader does it).
+* crop share: the batched low-frequency crop's share of a model step (``fft`` mode; 0 where the loader does it);
+* with ``--profile-dir``: a few more end-to-end steps under ``torch.profiler``, their trace, and the share of their
+  wall time in which the GPU ran a kernel (what end to end lost to the host, whether loader or launches).
 
 A schedule's wall time is then ``sum over stages of (epochs of the stage) / (end-to-end images/s at its size)``, and
 the measured speedup over the baseline is compared with the cost model's (``curriculum.cost_report``). Measuring
@@ -29,6 +31,8 @@ import time
 from pathlib import Path
 
 import torch
+from torch.autograd import DeviceType
+from torch.profiler import ProfilerActivity
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -54,8 +58,10 @@ def sync(device: torch.device) -> None:
 class Probe:
     """The trainer's task, data and loader at one input size."""
 
-    def __init__(self, cfg: PretrainConfig, info: DistInfo, final_size: int, amp):
+    def __init__(self, cfg: PretrainConfig, info: DistInfo, final_size: int, amp, profile_dir: Path | None = None,
+                 profile_steps: int = 4):
         self.cfg, self.info, self.amp = cfg, info, amp
+        self.profile_dir, self.profile_steps = profile_dir, profile_steps
         self.task = MAETask(cfg, info, final_size)
         self.model = compile_model(self.task.model, self.task.model, cfg.run.compile)
         for group in self.task.optimizer.param_groups:
@@ -138,11 +144,40 @@ class Probe:
                 waited += time.perf_counter() - t
                 self.step(*self.prepare(loaded, size), i)
             sync(device)
-        total = time.perf_counter() - start
+            total = time.perf_counter() - start
+            profiled = self.profile(it, size) if self.profile_dir else {}
         end_to_end = steps * batch / total
         return {"size": size, "loader_images_per_s": loader_rate, "model_images_per_s": batch / step_s,
                 "end_to_end_images_per_s": end_to_end, "end_to_end_over_model": end_to_end * step_s / batch,
-                "data_wait_share": waited / total, "crop_share": crop_s / step_s, "model_warmup_s": warmup_s}
+                "data_wait_share": waited / total, "crop_share": crop_s / step_s, "model_warmup_s": warmup_s,
+                **profiled}
+
+    def profile(self, batches, size: int) -> dict:
+        """``profile_steps`` more end-to-end steps under ``torch.profiler``: their trace (Chrome format, gzip, in
+        ``profile_dir``) and the share of their wall time in which the device ran a kernel on any stream
+        (``device_busy_share``; CUDA only): below 1, the step waits on the host, whatever the loader-wait says."""
+        device = self.info.device
+        activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
+        with torch.profiler.profile(activities=activities) as prof:
+            for i in range(self.profile_steps):
+                self.step(*self.prepare(next(batches), size), i)
+            sync(device)
+        path = self.profile_dir / f"end_to_end_{size}.json.gz"
+        prof.export_chrome_trace(str(path))
+        events = prof.events()
+        kernels = [(e.time_range.start, e.time_range.end) for e in events if e.device_type == DeviceType.CUDA]
+        start, end = min(e.time_range.start for e in events), max(e.time_range.end for e in events)
+        return {"trace": str(path), "device_busy_share": busy_share(kernels, start, end) if kernels else None}
+
+
+def busy_share(intervals: list[tuple[float, float]], start: float, end: float) -> float:
+    """The share of ``[start, end]`` covered by the union of ``intervals`` (overlapping kernels count once)."""
+    covered, reach = 0.0, start
+    for a, b in sorted(intervals):
+        a, b = max(a, reach), min(b, end)
+        if b > a:
+            covered, reach = covered + b - a, b
+    return covered / (end - start) if end > start else 0.0
 
 
 def schedules(args, patch: int) -> dict[str, Schedule]:
@@ -178,7 +213,13 @@ def main(argv=None) -> dict:
     parser.add_argument("--amp", default="auto")
     parser.add_argument("--compile", nargs="?", const="true", default="false", choices=["false", "true", "blocks"],
                         help="run.compile: the whole model (--compile) or each repeated block (--compile blocks)")
+    parser.add_argument("--profile-dir", type=Path, default=None,
+                        help="also profile --profile-steps end-to-end steps per size: traces here, and the share of "
+                             "the time the GPU was busy")
+    parser.add_argument("--profile-steps", type=int, default=4)
     args = parser.parse_args(argv)
+    if args.profile_dir:
+        args.profile_dir.mkdir(parents=True, exist_ok=True)
 
     overrides = [f"model.name={args.model}", f"data.num_workers={args.workers}", f"optim.batch_size={args.batch}",
                  f"schedule.final_size={args.final_size}", f"schedule.low_frequency={args.low_frequency}",
@@ -190,7 +231,8 @@ def main(argv=None) -> dict:
     device = resolve_device(args.device)
     info = DistInfo(0, 0, 1, device)
     torch.manual_seed(0)
-    probe = Probe(cfg, info, args.final_size, resolve_amp(args.amp, device, None))
+    probe = Probe(cfg, info, args.final_size, resolve_amp(args.amp, device, None), args.profile_dir,
+                  args.profile_steps)
     plans = schedules(args, probe.task.model.arch.patch_size)
     sizes = sorted({s.size for schedule in plans.values() for s in schedule.stages})
     print(STAGE_HEADER)
@@ -235,6 +277,9 @@ def print_report(report: dict) -> None:
     print(STAGE_HEADER)
     for s in report["sizes"]:
         print(stage_row(s))
+    busy = [(s["size"], s["device_busy_share"]) for s in report["sizes"] if s.get("device_busy_share") is not None]
+    if busy:
+        print("device busy, end to end (profiled): " + ", ".join(f"B = {b}: {share:.0%}" for b, share in busy))
     print(f"\n{'schedule':<18} {'measured':>9} {'cost model':>11} {'ratio':>6}")
     for name, r in report["schedules"].items():
         print(f"{name:<18} {r['measured_speedup']:>8.2f}x {r['model_speedup']:>10.2f}x {r['measured_over_model']:>6.2f}")

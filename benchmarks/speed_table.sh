@@ -4,7 +4,8 @@
 #   2. run the whole path once on a tiny model (seconds; decoded on the device, the first long runs' path), so a
 #      broken environment stops before the long runs;
 #   3. pretrain_speed: MAE ViT-B/16 at 224, bf16, baseline vs efficienttrain / efficienttrain++ (budget 2/3),
-#      with data.decode=device (nvJPEG and the crop on the GPU, decoded ahead of the step): `resize` mode eager,
+#      with data.decode=device (nvJPEG and the crop on the GPU, decoded ahead of the step): `resize` mode eager
+#      (and a few steps a size profiled: how busy the GPU was),
 #      `resize` mode with run.compile=blocks (each transformer block compiled, one graph per stage size shared by
 #      the blocks; the whole model took over 2 minutes a size), `fft` mode eager; then `resize` mode with
 #      data.decode=box (Pillow decodes in the workers, the GPU resamples the box: for GPUs without nvJPEG hardware);
@@ -14,14 +15,14 @@
 #   6. vs_official_mae: our step against facebookresearch/mae's models_mae.py (a clone at MAE_CLONE), same batch;
 #   7. pretrain_speed in `resize` mode with `data.decode=reduced` (the loader's cost follows the stage).
 # Each run gets what is left of BUDGET_S seconds (default 480) at most, so a slow step costs only the later ones;
-# every report lands in OUT as it is written, with the log (the environment first): nine files at most. ONLY (run
-# names, space-separated, e.g. ONLY="resize-box loader-costs") runs those alone: a second call on a warm machine.
+# every report lands in OUT as it is written, with the log (the environment first), and the first run's profiled
+# steps in OUT/traces (one gzip Chrome trace a stage size). ONLY (run names, space-separated, e.g.
+# ONLY="resize-box loader-costs") runs those alone: a second call on a warm machine.
 #
 #   bash benchmarks/speed_table.sh PHOTOS MAE_CLONE OUT
 # BENCH_COMMIT names the commit the reports record when the tree is a copy whose .git is not its own (the device
-# tool's). MODEL, BATCH, WORKERS, STEPS, WARMUP, AMP, DATA, DECODE_DEVICE, PYTHON and BUDGET_S
-# override the defaults (e.g. MODEL=mae_vit_tiny BATCH=8 WORKERS=2 STEPS=2 WARMUP=1 AMP=none DECODE_DEVICE=cpu to
-# try it on a CPU).
+# tool's). MODEL, BATCH, WORKERS, STEPS, WARMUP, AMP, DATA, DECODE_DEVICE, PYTHON and BUDGET_S override the defaults
+# (e.g. MODEL=mae_vit_tiny BATCH=8 WORKERS=2 STEPS=2 WARMUP=1 AMP=none DECODE_DEVICE=cpu to try it on a CPU).
 set -u -o pipefail
 photos=${1:?usage: speed_table.sh PHOTOS MAE_CLONE OUT}
 official=${2:?usage: speed_table.sh PHOTOS MAE_CLONE OUT}
@@ -67,7 +68,7 @@ common=(--data "$data" --model "$model" --batch "$batch" --workers "$workers" --
     run smoke-official 60 vs_official_mae.py --official "$official" --model mae_vit_tiny --batch 8 --amp "$amp" \
         --steps 2 --warmup 1 --repeats 1 || exit 1
     run resize-device-decode 240 pretrain_speed.py "${common[@]}" --low-frequency resize --decode device \
-        --json "$out/gpu_${model}_224_resize_device_decode.json"
+        --profile-dir "$out/traces" --profile-steps 3 --json "$out/gpu_${model}_224_resize_device_decode.json"
     run compile-blocks 300 pretrain_speed.py "${common[@]}" --decode device --low-frequency resize \
         --compile blocks --json "$out/gpu_${model}_224_resize_device_decode_compile_blocks.json"
     run fft-device-decode 240 pretrain_speed.py "${common[@]}" --decode device \

@@ -1,11 +1,13 @@
 """The throughput benchmark's report (structure and its use of the cost model), never its timings."""
+import gzip
 import json
+from pathlib import Path
 
 import pytest
 from PIL import Image
 
 from benchmarks.make_jpeg_folder import build
-from benchmarks.pretrain_speed import main
+from benchmarks.pretrain_speed import busy_share, main
 from curriculum import ScheduleConfig, build_schedule, cost_report
 from pretrain_mae.model import MAE_PRESETS, mae_cost
 from tests.conftest import shared_dataset
@@ -66,3 +68,22 @@ def test_device_decode_and_compiled_blocks_are_what_runs(tmp_path, monkeypatch):
     assert report["decode"] == "device" and report["compile"] == "blocks"
     assert all(s["end_to_end_images_per_s"] > 0 for s in report["sizes"])
     assert counters["stats"]["unique_graphs"] == 2 * len(report["sizes"])
+
+
+def test_busy_share_counts_overlapping_kernels_once():
+    assert busy_share([(20, 30), (0, 10), (5, 15)], 0, 40) == pytest.approx(25 / 40)
+    assert busy_share([(0, 10), (2, 4)], 0, 10) == 1.0  # a kernel inside another adds nothing
+    assert busy_share([(-5, 5), (35, 50)], 0, 40) == pytest.approx(10 / 40)  # clipped to the window
+    assert busy_share([], 0, 40) == 0.0
+
+
+def test_profiled_steps_leave_a_trace_per_size(tmp_path):
+    main(["--final-size", "32", "--batch", "4", "--workers", "0", "--steps", "1", "--warmup", "1", "--epochs", "30",
+          "--presets", "efficienttrain", "--profile-dir", str(tmp_path / "traces"), "--profile-steps", "2",
+          "--json", str(tmp_path / "report.json")])
+    report = json.loads((tmp_path / "report.json").read_text())
+    for stage in report["sizes"]:
+        trace = json.loads(gzip.decompress(Path(stage["trace"]).read_bytes()))
+        assert Path(stage["trace"]).parent == tmp_path / "traces"
+        assert any(e.get("name", "").startswith("aten::") for e in trace["traceEvents"])  # the steps' ops
+        assert stage["device_busy_share"] is None  # no kernels on a CPU
