@@ -11,7 +11,7 @@ For every input size a schedule uses, on the same model, data and loader code as
   and the share of the step time spent waiting for the loader;
 * crop share: the batched low-frequency crop's share of a model step (``fft`` mode; 0 where the loader does it);
 * with ``--profile-dir``: a few more end-to-end steps under ``torch.profiler``, their trace, and the share of their
-  wall time in which the GPU ran a kernel (what end to end lost to the host, whether loader or launches).
+  wall time in which the GPU ran a kernel or a copy (what end to end lost to the host, whether loader or launches).
 
 A schedule's wall time is then ``sum over stages of (epochs of the stage) / (end-to-end images/s at its size)``, and
 the measured speedup over the baseline is compared with the cost model's (``curriculum.cost_report``). Measuring
@@ -154,7 +154,7 @@ class Probe:
 
     def profile(self, batches, size: int) -> dict:
         """``profile_steps`` more end-to-end steps under ``torch.profiler``: their trace (Chrome format, gzip, in
-        ``profile_dir``) and the share of their wall time in which the device ran a kernel on any stream
+        ``profile_dir``) and the share of their wall time in which the device ran a kernel or a copy
         (``device_busy_share``; CUDA only): below 1, the step waits on the host, whatever the loader-wait says."""
         device = self.info.device
         activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
