@@ -55,8 +55,8 @@ _MAX_PADDED = 2 ** 27  # float elements of one zero-padded chunk of images (512 
 @dataclass
 class Encoded:
     """One sample as a worker ships it: the file's bytes (``data``) or decoded ``pixels`` (3 x H x W uint8), the
-    crop box ``(top, left, height, width)`` in the full image, the flip, the output size and interpolation, and
-    the file (for error messages)."""
+    crop box ``(top, left, height, width)`` in the file's image or in ``pixels`` (which ``EncodedCrop`` cuts to the
+    box), the flip, the output size and interpolation, and the file (for error messages)."""
     data: torch.Tensor | None
     pixels: torch.Tensor | None
     box: tuple[int, int, int, int]
@@ -200,14 +200,17 @@ class EncodedBatch:
         batch, not one a sample as torch sends a list of tensors, written once (in a worker, straight into shared
         memory). A batch of 256 files from 2 workers takes 13 ms instead of 142 on a 2-core CPU
         (``benchmarks/loader_costs.py``, transport), where the nvJPEG decode of it takes 15-25 ms on an H200."""
-        parts = [s.data if s.data is not None else s.pixels.reshape(-1) for s in self.samples]
-        total = sum(len(part) for part in parts)
+        lengths, shapes = _layout(self.samples)
         if torch.utils.data.get_worker_info() is not None:  # as default_collate: written once, into the shared block
-            packed = parts[0].new(parts[0]._typed_storage()._new_shared(total))
+            packed = torch.empty(0, dtype=torch.uint8).set_(torch.UntypedStorage._new_shared(sum(lengths)))
         else:
-            packed = torch.empty(total, dtype=torch.uint8)
-        torch.cat(parts, out=packed)
-        return _views, (packed, *_layout(self.samples), [replace(s, data=None, pixels=None) for s in self.samples])
+            packed = torch.empty(sum(lengths), dtype=torch.uint8)
+        for sample, part, shape in zip(self.samples, packed.split(lengths), shapes):
+            if shape is None:
+                part.copy_(sample.data)
+            else:  # in the order Pillow holds them (pil_to_tensor's CHW is a view of HWC): a plain copy
+                _channels_last(part, shape).copy_(sample.pixels)
+        return _views, (packed, lengths, shapes, [replace(s, data=None, pixels=None) for s in self.samples])
 
     def pin_memory(self) -> EncodedBatch:
         """The loader's pin-memory thread calls this: a packed batch of decoded boxes (``decode="box"``) is copied
@@ -236,7 +239,7 @@ class EncodedBatch:
         if self.packed is not None and all(s.pixels is not None for s in self.samples):  # decode="box": one copy
             lengths, shapes = _layout(self.samples)
             sent = self.packed.to(device, non_blocking=True).split(lengths)
-            return [part.view(shape) for part, shape in zip(sent, shapes)]
+            return [_channels_last(part, shape) for part, shape in zip(sent, shapes)]
         encoded = [i for i, s in enumerate(self.samples) if s.data is not None]
         images: list[torch.Tensor | None] = [None if s.data is not None else s.pixels.to(device, non_blocking=True)
                                              for s in self.samples]
@@ -313,5 +316,13 @@ def _views(packed: torch.Tensor, lengths: list[int], shapes: list, samples: list
     """``samples`` with their bytes or pixels as views of ``packed`` (``EncodedBatch.__reduce__``' inverse)."""
     parts = packed.split(lengths)
     return EncodedBatch([replace(s, data=part, pixels=None) if shape is None else
-                         replace(s, data=None, pixels=part.view(shape))
+                         replace(s, data=None, pixels=_channels_last(part, shape))
                          for s, part, shape in zip(samples, parts, shapes)], packed)
+
+
+def _channels_last(part: torch.Tensor, shape: tuple[int, int, int]) -> torch.Tensor:
+    """The bytes ``part`` as a ``3 x H x W`` (``shape``) image stored H x W x 3, as Pillow stores it: the packed
+    batch keeps that order, which a worker copies fast (reordering to channels first took it 0.4 ms a 224 px box on
+    a 2-core CPU); the device reorders the pixels when it pads them into one batch."""
+    channels, height, width = shape
+    return part.view(height, width, channels).permute(2, 0, 1)
