@@ -198,7 +198,7 @@ class EncodedBatch:
     def __reduce__(self):
         """Between processes the files' bytes and the decoded boxes travel as one tensor: one shared-memory block a
         batch, not one a sample as torch sends a list of tensors, written once (in a worker, straight into shared
-        memory). A batch of 256 files from 2 workers takes 13 ms instead of 142 on a 2-core CPU
+        memory). A batch of 256 files from 2 workers takes 13 ms instead of 120 on a 2-core CPU
         (``benchmarks/loader_costs.py``, transport), where the nvJPEG decode of it takes 15-25 ms on an H200."""
         lengths, shapes = _layout(self.samples)
         if torch.utils.data.get_worker_info() is not None:  # as default_collate: written once, into the shared block
