@@ -12,8 +12,9 @@ decoder is the field's tool for this; this module does the same with torchvision
   ``RandomHorizontalFlip`` (same calls, same order, so the same random numbers as ``data.decode=full``) and returns
   the file's bytes. Files nvJPEG is not given (not a baseline RGB JPEG: PNG, grayscale, CMYK, progressive) and
   images that are already decoded travel as the box's pixels, decoded by Pillow in the worker; with
-  ``data.decode=box`` every image does (for GPUs without a hardware JPEG decoder: the workers keep the decoding and
-  lose the resampling).
+  ``data.decode=box`` every image does (for GPUs without a hardware JPEG decoder, where torchvision decodes one
+  image at a time with the Huffman decoding on the host, ``torchvision/csrc/io/image/cuda/decode_jpegs_cuda.cpp``:
+  the workers keep the decoding and lose the resampling).
 * Training process (``EncodedBatch.decode``): one batched ``decode_jpeg`` on the device, then the crop, resampling
   and flip of every image as two batched matrix products with Pillow's own resampling weights (``resample_weights``:
   its bicubic or Lanczos kernel, widened by the downscale factor, normalised per output pixel, zero outside the

@@ -67,5 +67,21 @@ def test_loader_batches_decode_ahead_only_for_device_decoding():
     batches = list(encoded_batches(1))
     with loader_batches(batches, "full", CPU) as plain:
         assert isinstance(next(plain)[0], EncodedBatch)
-    with loader_batches(batches, "device", CPU) as ahead:
-        assert isinstance(ahead, DecodeAhead) and next(ahead)[0].dtype == torch.uint8
+    for decode in ("device", "box"):
+        with loader_batches(batches, decode, CPU) as ahead:
+            assert isinstance(ahead, DecodeAhead) and next(ahead)[0].dtype == torch.uint8
+
+
+def test_the_next_batch_is_decoded_while_the_step_runs(monkeypatch):
+    """What the 38c808f GPU rows lacked (README): decoding in the loop, batch 1 would start only at the next call."""
+    started = [threading.Event() for _ in range(3)]
+    count = itertools.count()
+
+    def decode(self, device):
+        started[next(count)].set()
+        return torch.zeros(1, dtype=torch.uint8)
+
+    monkeypatch.setattr(EncodedBatch, "decode", decode)
+    with DecodeAhead(encoded_batches(3), CPU) as ahead:
+        next(ahead)  # batch 0 in hand: the training step would run now
+        assert started[1].wait(timeout=60)  # and batch 1 is decoded meanwhile, without another call
