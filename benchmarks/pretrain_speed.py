@@ -11,7 +11,10 @@ For every input size a schedule uses, on the same model, data and loader code as
   and the share of the step time spent waiting for the loader;
 * crop share: the batched low-frequency crop's share of a model step (``fft`` mode; 0 where the loader does it);
 * with ``--profile-dir``: a few more end-to-end steps under ``torch.profiler``, their trace, and the share of their
-  wall time in which the GPU ran a kernel or a copy (what end to end lost to the host, whether loader or launches).
+  wall time in which the GPU ran a kernel or a copy (what end to end lost to the host, whether loader or launches);
+* with ``--fold k``: sizes below the final one run batches ``k`` times larger (``schedule.fold``, the official
+  launchers' larger per-GPU batch at low resolution); every measured step also steps the optimizer, as with
+  ``optim.accum_iter=1``, so a folded size is measured with one optimizer step per ``k`` batches' worth of images.
 
 A schedule's wall time is then ``sum over stages of (epochs of the stage) / (end-to-end images/s at its size)``, and
 the measured speedup over the baseline is compared with the cost model's (``curriculum.cost_report``). Measuring
@@ -59,9 +62,9 @@ class Probe:
     """The trainer's task, data and loader at one input size."""
 
     def __init__(self, cfg: PretrainConfig, info: DistInfo, final_size: int, amp, profile_dir: Path | None = None,
-                 profile_steps: int = 4):
+                 profile_steps: int = 4, fold: int = 1):
         self.cfg, self.info, self.amp = cfg, info, amp
-        self.profile_dir, self.profile_steps = profile_dir, profile_steps
+        self.profile_dir, self.profile_steps, self.fold = profile_dir, profile_steps, fold
         self.task = MAETask(cfg, info, final_size)
         self.model = compile_model(self.task.model, self.task.model, cfg.run.compile)
         for group in self.task.optimizer.param_groups:
@@ -69,10 +72,14 @@ class Probe:
         self.dataset = build_dataset(cfg.data, cfg.run.seed)
         self.final_size = final_size
 
+    def batch(self, size: int) -> int:
+        """The step's batch at ``size``: ``fold`` times the configured one below the final size (``Stage.fold``)."""
+        return self.cfg.optim.batch_size * (self.fold if size < self.final_size else 1)
+
     def samples(self, size: int) -> CurriculumSamples:
         """The trainer's dataset view for a stage at ``size`` (its transform, seeding and decode path)."""
         schedule = Schedule("probe", 1000, (Stage(0.0, 1.0, size),))  # long enough never to end
-        plan = StepPlan(schedule, len(self.dataset), self.cfg.optim.batch_size)
+        plan = StepPlan(schedule, len(self.dataset), self.batch(size))
         return CurriculumSamples(self.dataset, self.cfg.run.seed, plan, self.task.transform)
 
     def batches(self, size: int):
@@ -104,10 +111,10 @@ class Probe:
             for _ in range(steps):
                 self.prepare(next(it), size)
             sync(self.info.device)
-            return steps * self.cfg.optim.batch_size / (time.perf_counter() - start)
+            return steps * self.batch(size) / (time.perf_counter() - start)
 
     def measure(self, size: int, steps: int, warmup: int) -> dict:
-        device, batch = self.info.device, self.cfg.optim.batch_size
+        device, batch = self.info.device, self.batch(size)
         loader_rate = self.loader_rate(size, steps, warmup)
 
         with self.batches(size) as it:  # model only
@@ -147,7 +154,7 @@ class Probe:
             total = time.perf_counter() - start
             profiled = self.profile(it, size) if self.profile_dir else {}
         end_to_end = steps * batch / total
-        return {"size": size, "loader_images_per_s": loader_rate, "model_images_per_s": batch / step_s,
+        return {"size": size, "batch": batch, "loader_images_per_s": loader_rate, "model_images_per_s": batch / step_s,
                 "end_to_end_images_per_s": end_to_end, "end_to_end_over_model": end_to_end * step_s / batch,
                 "data_wait_share": waited / total, "crop_share": crop_s / step_s, "model_warmup_s": warmup_s,
                 **profiled}
@@ -217,6 +224,8 @@ def main(argv=None) -> dict:
                         help="also profile --profile-steps end-to-end steps per size: traces here, and the share of "
                              "the time the GPU was busy")
     parser.add_argument("--profile-steps", type=int, default=4)
+    parser.add_argument("--fold", type=int, default=1,
+                        help="schedule.fold: below the final size, steps on batches this many times larger")
     args = parser.parse_args(argv)
     if args.profile_dir:
         args.profile_dir.mkdir(parents=True, exist_ok=True)
@@ -232,7 +241,7 @@ def main(argv=None) -> dict:
     info = DistInfo(0, 0, 1, device)
     torch.manual_seed(0)
     probe = Probe(cfg, info, args.final_size, resolve_amp(args.amp, device, None), args.profile_dir,
-                  args.profile_steps)
+                  args.profile_steps, args.fold)
     plans = schedules(args, probe.task.model.arch.patch_size)
     sizes = sorted({s.size for schedule in plans.values() for s in schedule.stages})
     print(STAGE_HEADER)
@@ -257,7 +266,7 @@ def main(argv=None) -> dict:
               "model": args.model, "data": str(args.data) if args.data else "generated",
               "final_size": args.final_size, "batch": args.batch, "workers": args.workers,
               "amp": str(probe.amp), "low_frequency": args.low_frequency, "decode": args.decode,
-              "compile": args.compile, "commit": commit(),
+              "compile": args.compile, "fold": args.fold, "commit": commit(),
               "command": command("pretrain_speed.py", argv),
               "sizes": list(stages.values()), "schedules": results}
     first = next(n for n in results if n != "baseline")
@@ -273,7 +282,8 @@ def main(argv=None) -> dict:
 def print_report(report: dict) -> None:
     print(f"\nMAE {report['model']} at {report['final_size']} px, batch {report['batch']}, {report['workers']} "
           f"workers, {report['device']}, data: {report['data']}, low frequencies: {report['low_frequency']}, "
-          f"decode: {report.get('decode', 'full')}, compile: {report.get('compile', 'false')}")
+          f"decode: {report.get('decode', 'full')}, compile: {report.get('compile', 'false')}, "
+          f"fold: {report.get('fold', 1)}")
     print(STAGE_HEADER)
     for s in report["sizes"]:
         print(stage_row(s))

@@ -7,7 +7,8 @@
 #      with data.decode=device (nvJPEG and the crop on the GPU, decoded ahead of the step): `resize` mode eager
 #      (and a few steps a size profiled: how busy the GPU was),
 #      `resize` mode with run.compile=blocks (each transformer block compiled, one graph per stage size shared by
-#      the blocks; the whole model took over 2 minutes a size), `fft` mode eager; then `resize` mode with
+#      the blocks; the whole model took over 2 minutes a size), `fft` mode eager, `resize` mode with batches twice
+#      as large below 224 (schedule.fold=2, the official launchers' 256 x 2 against 128 x 4); then `resize` mode with
 #      data.decode=box (Pillow decodes in the workers, the GPU resamples the box: for GPUs without nvJPEG hardware);
 #   4. loader_costs: the worker's stages, loader images/s for 4-16 workers, the transport of a device-decode
 #      batch, batched nvJPEG decoding on the GPU;
@@ -73,6 +74,8 @@ common=(--data "$data" --model "$model" --batch "$batch" --workers "$workers" --
         --compile blocks --json "$out/gpu_${model}_224_resize_device_decode_compile_blocks.json"
     run fft-device-decode 240 pretrain_speed.py "${common[@]}" --decode device \
         --json "$out/gpu_${model}_224_device_decode.json"
+    run resize-device-fold 240 pretrain_speed.py "${common[@]}" --low-frequency resize --decode device --fold 2 \
+        --json "$out/gpu_${model}_224_resize_device_decode_fold2.json"
     run resize-box 240 pretrain_speed.py "${common[@]}" --low-frequency resize --decode box \
         --json "$out/gpu_${model}_224_resize_box.json"
     run loader-costs 120 loader_costs.py --data "$data" --batch 64 --workers 4 8 12 16 --steps 32 --warmup 16 \

@@ -29,6 +29,7 @@ class ScheduleConfig:
     family: FamilyName | None = None  # efficienttrain++ stage list: resnet | swin | cswin | deit_small | convnext | mae_vit
     replay: bool = False  # efficienttrain++ replay buffer of the family's official wReplay script
     large_batch: float = 1.0  # early-large-batch multiplier below the final size
+    fold: int = 1  # below the final size, this many accumulation steps run as one larger step (Stage.fold)
     warmup: float | None = None  # lr warm-up in budget epochs; None: the schedule's (ET++ family) or optim's own
     low_frequency: Literal["fft", "fft-loader", "resize"] = "fft"
 
@@ -57,6 +58,12 @@ def build_schedule(cfg: ScheduleConfig, patch_size: int | None, report: Callable
         schedule = make_preset(cfg.preset, cfg.epochs, cfg.final_size, round_to=multiple, **extra)
     if cfg.warmup is not None:
         schedule = replace(schedule, warmup=cfg.warmup)
+    if cfg.fold != 1:
+        if not (isinstance(cfg.fold, int) and cfg.fold >= 1):
+            raise ValueError(f"schedule.fold must be an int >= 1, got {cfg.fold!r}")
+        final = schedule.final_size
+        schedule = replace(schedule, stages=tuple(replace(s, fold=cfg.fold) if s.size < final else s
+                                                  for s in schedule.stages))
     changed = sorted({(a, b) for a, b in zip(unrounded, (s.size for s in schedule.stages)) if a != b})
     if changed and report is not None:
         report(f"schedule sizes rounded to multiples of the patch size {multiple}: "

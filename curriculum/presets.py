@@ -4,7 +4,8 @@
 epochs 1-180 at B=160, 181-240 at B=192, 241-300 at B=224, and the RandAugment magnitude rising linearly from 0 to 9
 over training; ``epochs`` are real epochs and the lr follows them (``progress_by="epochs"``). The official launcher
 (LeapLabTHU/EfficientTrain, ``ET_training.py``) doubles the per-GPU batch below the final size but keeps the
-effective batch at 4096 (``update_freq`` halved), so the optimisation is unchanged: ``batch_scale=1`` by default.
+effective batch at 4096 (``update_freq`` halved), so the optimisation is unchanged: ``batch_scale=1`` by default,
+and ``schedule.fold=2`` runs the same larger, fewer steps (``Stage.fold``).
 For a final size ``v >= 224`` the sizes are ``160, (160+v)/2, v`` (the paper's rule); for ``v < 224`` (small CPU
 demos) they scale in proportion, ``v*160/224, v*192/224, v``.
 
@@ -26,7 +27,8 @@ LeapLabTHU/EfficientTrain ``_ET_pp_main_<family>.py`` / ``_ET_pp_wReplay_main_<f
 * Drop path ``d E / 200`` (``--drop_path {d * args.epoch / 200}``, line 60-61): ``Family.drop_path(E)``.
 * The global batch is 4096 in every stage (``bs_list x 8 GPUs x up_freq_list``) and the lr 4e-3 (8e-3 for CSWin-B):
   ``batch_scale=1``; ``large_batch=k`` multiplies the global batch below the final size by ``k`` (the trainer scales
-  the lr linearly with it), the paper's optional "early large batch".
+  the lr linearly with it), the paper's optional "early large batch". The per-GPU batch itself doubles below the
+  final size where ``up_freq_list`` halves (e.g. ConvNeXt: 256 x 2 at 160, 128 x 4 at 224): ``schedule.fold=2``.
 
 No official ET++ code exists for MAE. ``FAMILIES["mae_vit"]`` uses the ConvNeXt list ``[160]*6 + [224]*4``: the
 ICCV MAE results (Table 10) never go below B=160, and at B=96 a 16-px-patch MAE sees a 6x6 grid of which 9 patches

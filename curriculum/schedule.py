@@ -50,6 +50,12 @@ class Stage:
 
     ``replay`` (r) and ``buffer_batches`` (N): every step loads ``batch / r`` fresh samples and fills the rest of the
     batch from a buffer of the ``N`` most recently loaded batches (``curriculum.replay``).
+
+    ``fold`` (k): every ``k`` gradient-accumulation steps run as one step on a batch ``k`` times larger, as the official
+    launchers do below the final size (LeapLabTHU/EfficientTrain ``_ET_pp_main_*.py``, ``bs_list`` / ``up_freq_list``:
+    256 x 2 per GPU at B=160 against 128 x 4 at 224): an update's samples, the global batch and the optimisation are
+    unchanged, and a small input keeps the device as busy as the final size does. The trainer's accumulation must be
+    a multiple of ``k``.
     """
 
     start: float
@@ -60,6 +66,7 @@ class Stage:
     lr_scale: float = 1.0
     replay: int = 1
     buffer_batches: int = 0
+    fold: int = 1
 
     def __post_init__(self):
         object.__setattr__(self, "magnitude", tuple(float(m) for m in self.magnitude))
@@ -77,6 +84,11 @@ class Stage:
             raise ValueError(f"buffer_batches must be an int >= 0, got {self.buffer_batches!r}")
         if self.replay > 1 and self.buffer_batches < 1:
             raise ValueError(f"a stage with replay {self.replay} needs a replay buffer (buffer_batches >= 1)")
+        if not (isinstance(self.fold, int) and self.fold >= 1):
+            raise ValueError(f"fold must be an int >= 1, got {self.fold!r}")
+        if self.fold > 1 and self.replay > 1:
+            raise ValueError(f"a stage cannot both fold ({self.fold}) and replay ({self.replay}): its replay buffer "
+                             f"counts loaded batches of the official batch size")
 
 
 @dataclass(frozen=True)

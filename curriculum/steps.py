@@ -1,7 +1,9 @@
 """A schedule laid out in optimisation steps for a given dataset and batch size.
 
 Stages switch at step granularity: stage ``s`` of ``epochs_s`` real epochs runs ``round(epochs_s N / G_s)`` steps,
-``N`` the dataset size and ``G_s`` its global batch (per-device batch x stage ``batch_scale`` x world size). A stage
+``N`` the dataset size and ``G_s`` its global batch per step (per-device batch x stage ``batch_scale`` x ``fold`` x
+world size; a folded stage runs ``fold`` times fewer, larger steps, and the trainer accumulates ``fold`` times fewer of
+them into an update). A stage
 that would get no step is refused with a message naming it, so the model is never evaluated at a size it was not
 trained at. Each step loads ``batch / r`` fresh samples per device (``r`` the stage's replay factor); the loader reads
 one continuous stream of epoch permutations, so stage switches need not fall on epoch boundaries.
@@ -31,6 +33,7 @@ class StagePlan:
     replay: int
     buffer_batches: int
     lr_scale: float
+    fold: int  # accumulation steps folded into one (Stage.fold): the trainer accumulates fold times fewer
     first_step: int
     steps: int
     first_epoch: float
@@ -52,7 +55,7 @@ class StepPlan:
         stages, step, offset = [], 0, 0
         self._offsets = []
         for i, s in enumerate(schedule.stages):
-            batch = max(1, round(batch_size * s.batch_scale))
+            batch = max(1, round(batch_size * s.batch_scale)) * s.fold
             if batch % s.replay:
                 raise ValueError(f"stage {i} (B={s.size}): its batch of {batch} per device is not divisible by its "
                                  f"replay factor {s.replay}; choose a batch size that is")
@@ -64,7 +67,7 @@ class StepPlan:
                                  f"{samples:.0f} samples is less than half a global batch of {batch * world_size}. "
                                  f"Train for more epochs or use a smaller batch")
             stages.append(StagePlan(i, s.size, batch, batch // s.replay, s.replay, s.buffer_batches, s.lr_scale,
-                                    step, steps, first, end))
+                                    s.fold, step, steps, first, end))
             self._offsets.append(offset)
             step += steps
             offset += steps * (batch // s.replay) * world_size
@@ -133,8 +136,9 @@ class StepPlan:
         return ends
 
     def table(self) -> str:
-        rows = [f"{'stage':>5} {'B':>5} {'steps':>8} {'batch':>6} {'fresh':>6} {'replay':>6} {'epochs':>15}"]
+        rows = [f"{'stage':>5} {'B':>5} {'steps':>8} {'batch':>6} {'fresh':>6} {'replay':>6} {'fold':>5} "
+                f"{'epochs':>15}"]
         for s in self.stages:
-            rows.append(f"{s.index:>5} {s.size:>5} {s.steps:>8} {s.batch:>6} {s.fresh:>6} {s.replay:>6} "
+            rows.append(f"{s.index:>5} {s.size:>5} {s.steps:>8} {s.batch:>6} {s.fresh:>6} {s.replay:>6} {s.fold:>5} "
                         f"{s.first_epoch:>7.2f}-{s.end_epoch:<7.2f}")
         return "\n".join(rows)

@@ -124,6 +124,10 @@ def train(task: Task, cfg, info: DistInfo, schedule: Schedule, train_set, logger
 
 def _train(task: Task, cfg, info: DistInfo, schedule: Schedule, train_set, logger: RunLogger, report: str) -> dict:
     device, optim, model, optimizer = info.device, cfg.optim, task.model, task.optimizer
+    folds = sorted({s.fold for s in schedule.stages if optim.accum_iter % s.fold})
+    if folds:
+        raise ValueError(f"schedule.fold={folds[-1]} runs that many accumulation steps as one larger step below the "
+                         f"final size: optim.accum_iter ({optim.accum_iter}) must be a multiple of it")
     plan = StepPlan(schedule, len(train_set), optim.batch_size, info.world_size)
     amp_dtype = resolve_amp(cfg.run.amp, device, print if info.is_main else None)
     scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
@@ -157,7 +161,6 @@ def _train(task: Task, cfg, info: DistInfo, schedule: Schedule, train_set, logge
     loader = make_train_loader(samples, info, cfg.run.seed, cfg.data.num_workers, start_step)
     record_at = {end: epoch for epoch, end in enumerate(plan.epoch_end_steps())}  # step count -> epoch record
     params = [p for group in optimizer.param_groups for p in group["params"]]
-    accum = optim.accum_iter
     replay, replay_stage = None, -1
     record: dict = {}
     totals = _Totals(device, train_time)
@@ -182,6 +185,7 @@ def _train(task: Task, cfg, info: DistInfo, schedule: Schedule, train_set, logge
             targets, keys = targets.to(device, non_blocking=True), keys.to(device, non_blocking=True)
             if images.shape[-1] != stage.size:
                 images = low_frequency_crop(images, stage.size)
+            accum = optim.accum_iter // stage.fold  # a folded stage's steps are fold micro-steps each
             global_batch = stage.batch * info.world_size * accum
             update_start = step - (step - stage.first_step) % accum  # an update's lr is that of its first micro-step
             lr = curriculum_lr(schedule, plan.progress(update_start),

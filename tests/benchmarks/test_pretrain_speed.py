@@ -87,3 +87,10 @@ def test_profiled_steps_leave_a_trace_per_size(tmp_path):
         assert Path(stage["trace"]).parent == tmp_path / "traces"
         assert any(e.get("name", "").startswith("aten::") for e in trace["traceEvents"])  # the steps' ops
         assert stage["device_busy_share"] is None  # no kernels on a CPU
+
+
+def test_fold_measures_the_smaller_sizes_on_larger_batches(tmp_path):
+    main(["--final-size", "32", "--batch", "4", "--workers", "0", "--steps", "1", "--warmup", "1", "--epochs", "30",
+          "--presets", "efficienttrain", "--fold", "2", "--json", str(tmp_path / "report.json")])
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["fold"] == 2 and [(s["size"], s["batch"]) for s in report["sizes"]] == [(16, 8), (32, 4)]

@@ -41,3 +41,13 @@ def test_schedule_file_keeps_its_stages_and_takes_the_budget(tmp_path):
 def test_bad_schedule_configs(cfg, match):
     with pytest.raises(ValueError, match=match):
         build_schedule(cfg, 16, None)
+
+
+def test_fold_applies_below_the_final_size_and_survives_a_round_trip():
+    schedule = build_schedule(ScheduleConfig(preset="efficienttrain++", epochs=200, family="mae_vit", fold=2), 16, None)
+    assert [s.fold for s in schedule.stages] == [2] * 6 + [1] * 4  # 160 px folded, 224 px as it was
+    plain = build_schedule(ScheduleConfig(preset="efficienttrain++", epochs=200, family="mae_vit"), 16, None)
+    assert [s.size for s in schedule.stages] == [s.size for s in plain.stages] and schedule != plain
+    assert type(schedule).from_dict(schedule.to_dict()) == schedule
+    with pytest.raises(ValueError, match="schedule.fold must be an int >= 1, got 0"):
+        build_schedule(ScheduleConfig(fold=0), 16, None)

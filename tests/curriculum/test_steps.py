@@ -65,3 +65,22 @@ def test_computation_per_step_adds_up_to_the_cost_model(preset, family):
     assert delta == pytest.approx(16 * flops(stage.size) / flops(64) / 1000)
     baseline = StepPlan(make_preset("baseline", 3, final_size=64), dataset_size=1000, batch_size=10)
     assert baseline.computation(150, flops) == pytest.approx(1.5)  # the baseline: computation = epochs done
+
+
+def test_a_folded_stage_runs_fewer_larger_steps_over_the_same_samples():
+    plain = Schedule("p", 2, (Stage(0.0, 0.5, 32), Stage(0.5, 1.0, 64)))
+    folded = Schedule("f", 2, (Stage(0.0, 0.5, 32, fold=2), Stage(0.5, 1.0, 64)))
+    a, b = StepPlan(plain, dataset_size=64, batch_size=8), StepPlan(folded, dataset_size=64, batch_size=8)
+    assert [(s.batch, s.steps, s.fold) for s in a.stages] == [(8, 8, 1), (8, 8, 1)]
+    assert [(s.batch, s.steps, s.fold) for s in b.stages] == [(16, 4, 2), (8, 8, 1)]
+    assert a.total_samples == b.total_samples == 128
+    assert [b.stream_offset(t) for t in range(4)] == [a.stream_offset(2 * t) for t in range(4)]  # the same samples
+    assert [b.progress(t) for t in range(5)] == pytest.approx([a.progress(2 * t) for t in range(5)])
+    assert "fold" in b.table()
+
+
+def test_fold_is_a_positive_int_and_never_replays():
+    with pytest.raises(ValueError, match="fold must be an int >= 1, got 0"):
+        Stage(0.0, 1.0, 32, fold=0)
+    with pytest.raises(ValueError, match=r"cannot both fold \(2\) and replay \(2\)"):
+        Stage(0.0, 1.0, 32, fold=2, replay=2, buffer_batches=4)

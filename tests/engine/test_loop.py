@@ -8,7 +8,7 @@ import pytest
 import torch
 from torchvision import transforms
 
-from curriculum import ScheduleConfig, make_preset
+from curriculum import Schedule, ScheduleConfig, Stage, make_preset
 from engine.config import RunConfig
 from engine.data import SyntheticImages
 from engine.distributed import DistInfo
@@ -84,6 +84,28 @@ def test_accumulation_equals_the_large_batch(tmp_path):
     plain = LinearTask()
     run(tmp_path / "c", plain, batch_size=8)  # without accumulation the run differs: the test can fail
     assert not torch.allclose(plain.model[1].weight, large.model[1].weight, atol=1e-4)
+
+
+def test_a_folded_stage_trains_as_its_accumulation_does(tmp_path):
+    """Stage.fold=2 with accum 2: one step of 16 per update where the plain stage takes two of 8, same samples."""
+    def fit(out, fold, accum_iter=2):
+        task = LinearTask()
+        cfg = Config(RunConfig(output_dir=str(out), resume=None, progress=False, save_every=0, log_images_every=0),
+                     Optim(batch_size=8, accum_iter=accum_iter))
+        schedule = Schedule("f", 2, (Stage(0.0, 0.5, 16, fold=fold), Stage(0.5, 1.0, 16)))
+        logger = RunLogger(out, True, progress=False)
+        try:
+            return task, train(task, cfg, CPU, schedule, SyntheticImages(64, 16), logger)
+        finally:
+            logger.close()
+
+    (plain, plain_record), (folded, folded_record) = fit(tmp_path / "a", 1), fit(tmp_path / "b", 2)
+    assert plain_record["step"] == 16 and folded_record["step"] == 12  # 8 steps of 8 became 4 of 16
+    assert plain_record["global_batch"] == folded_record["global_batch"] == 16
+    for a, b in zip(plain.model.parameters(), folded.model.parameters()):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match=r"schedule.fold=2 .* optim.accum_iter \(1\) must be a multiple of it"):
+        fit(tmp_path / "c", 2, accum_iter=1)
 
 
 def test_bf16_autocast_on_the_cpu_is_honoured_with_a_notice(tmp_path, capsys):
