@@ -18,7 +18,7 @@
   of the training step spends whatever the images' size), padding the images as one batch and with a copy each;
 * transport: milliseconds per batch for a ``data.decode=device`` batch of ``--decode-batch`` files to cross from
   the loader workers to the training process, as ``EncodedBatch`` sends it (the bytes in one tensor) and as torch
-  sends a list of tensors (one shared-memory block a sample).
+  sends a list of tensors (one shared-memory block a sample), and a ``data.decode=box`` batch (its decoded boxes).
 
     python benchmarks/loader_costs.py --data /tmp/jpeg-bench --json benchmarks/results/cpu_loader_costs.json
     python benchmarks/loader_costs.py --data /tmp/jpeg-bench --batch 64 --workers 4 8 12 16 --steps 32 \\

@@ -223,10 +223,16 @@ def main(argv=None) -> dict:
     parser.add_argument("--profile-dir", type=Path, default=None,
                         help="also profile --profile-steps end-to-end steps per size: traces here, and the share of "
                              "the time the GPU was busy")
-    parser.add_argument("--profile-steps", type=int, default=4)
+    parser.add_argument("--profile-steps", type=int, default=None, help="steps profiled per size (default 4)")
     parser.add_argument("--fold", type=int, default=1,
                         help="schedule.fold: below the final size, steps on batches this many times larger")
     args = parser.parse_args(argv)
+    if args.profile_steps is not None and args.profile_dir is None:
+        parser.error("--profile-steps needs --profile-dir (where the traces go)")
+    if args.profile_steps is not None and args.profile_steps < 1:
+        parser.error(f"--profile-steps must be >= 1, got {args.profile_steps}")
+    if args.fold < 1:
+        parser.error(f"--fold must be >= 1, got {args.fold}")
     if args.profile_dir:
         args.profile_dir.mkdir(parents=True, exist_ok=True)
 
@@ -241,7 +247,7 @@ def main(argv=None) -> dict:
     info = DistInfo(0, 0, 1, device)
     torch.manual_seed(0)
     probe = Probe(cfg, info, args.final_size, resolve_amp(args.amp, device, None), args.profile_dir,
-                  args.profile_steps, args.fold)
+                  args.profile_steps or 4, args.fold)
     plans = schedules(args, probe.task.model.arch.patch_size)
     sizes = sorted({s.size for schedule in plans.values() for s in schedule.stages})
     print(STAGE_HEADER)

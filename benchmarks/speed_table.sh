@@ -59,6 +59,11 @@ run() {  # run NAME SECONDS SCRIPT ARGS...: one benchmark, stopped at SECONDS or
     return $rc
 }
 
+runs=" smoke smoke-official resize-device-decode compile-blocks fft-device-decode resize-device-fold resize-box
+loader-costs fft official resize-reduced "
+for name in ${ONLY:-}; do  # a misspelt name would otherwise skip every run
+    [[ $runs == *[[:space:]]$name[[:space:]]* ]] || { echo "ONLY: no run named $name (runs:" $runs")" >&2; exit 2; }
+done
 common=(--data "$data" --model "$model" --batch "$batch" --workers "$workers" --amp "$amp" --steps "$steps"
         --warmup "$warmup")
 {

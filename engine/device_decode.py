@@ -88,7 +88,7 @@ class EncodedCrop(RandomResizedCrop):
         if interpolation not in _KERNELS:
             raise ValueError(f"EncodedCrop supports {sorted(m.value for m in _KERNELS)} interpolation, "
                              f"got {interpolation}")
-        if decode not in ("device", "box"):
+        if decode not in ON_DEVICE:
             raise ValueError(f"EncodedCrop decodes on the 'device' or cuts the 'box' in the worker, got {decode!r}")
         self.flip_p, self.where = flip_p, decode
 
@@ -238,9 +238,8 @@ class EncodedBatch:
 
     def _pixels(self, device: torch.device) -> list[torch.Tensor]:
         if self.packed is not None and all(s.pixels is not None for s in self.samples):  # decode="box": one copy
-            lengths, shapes = _layout(self.samples)
-            sent = self.packed.to(device, non_blocking=True).split(lengths)
-            return [_channels_last(part, shape) for part, shape in zip(sent, shapes)]
+            sent = _views(self.packed.to(device, non_blocking=True), *_layout(self.samples), self.samples)
+            return [s.pixels for s in sent.samples]
         encoded = [i for i, s in enumerate(self.samples) if s.data is not None]
         images: list[torch.Tensor | None] = [None if s.data is not None else s.pixels.to(device, non_blocking=True)
                                              for s in self.samples]

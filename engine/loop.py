@@ -2,15 +2,16 @@
 model for readability).
 
 The loop owns: the ``StepPlan`` (stages switch at step granularity), one loader for the whole run (the curriculum
-reaches the data as data, ``engine.data.CurriculumSamples``; with ``data.decode=device`` its batches decoded ahead on
-the device, ``engine.decode_ahead``), ``run.compile`` (``engine.runtime.compile_model``), the EfficientTrain++
-replay buffer, the device-side low-frequency crop (``schedule.low_frequency=fft``), the learning rate as a function
-of the schedule's progress (``engine.lr.curriculum_lr``), gradient accumulation with ``no_sync``, autocast and the
-fp16 grad scaler, gradient clipping and its norm, the non-finite check, progress bar and scalars, a record per real
-epoch with the task's evaluation, the training wall time (evaluation and checkpoint writing excluded, carried over a
-resume) and the cost model's computation so far (``train_time_s``, ``computation`` in final-size epochs: what a
-time-to-accuracy curve plots), the share of that time spent waiting for the loader (``data_wait_share``), and atomic
-checkpoints with resume mid-curriculum (refusing another schedule).
+reaches the data as data, ``engine.data.CurriculumSamples``; with ``data.decode=device`` or ``box`` its batches
+finished ahead on the device, ``engine.decode_ahead``), ``run.compile`` (``engine.runtime.compile_model``), the
+EfficientTrain++ replay buffer, the device-side low-frequency crop (``schedule.low_frequency=fft``), the learning rate
+as a function of the schedule's progress (``engine.lr.curriculum_lr``), gradient accumulation with ``no_sync``
+(``Stage.fold`` folds some of it into larger steps), autocast and the fp16 grad scaler, gradient clipping and its
+norm, the non-finite check, progress bar and scalars, a record per real epoch with the task's evaluation, the training
+wall time (evaluation and checkpoint writing excluded, carried over a resume) and the cost model's computation so far
+(``train_time_s``, ``computation`` in final-size epochs: what a time-to-accuracy curve plots), the share of that time
+spent waiting for the loader (``data_wait_share``), and atomic checkpoints with resume mid-curriculum (refusing
+another schedule).
 
 A ``Task`` holds ``model`` and ``optimizer`` and says what is specific to it: the loader transform for a stage's
 values, the loss of a batch, the relative cost of an input size, and optionally what happens after an optimizer
@@ -167,7 +168,7 @@ def _train(task: Task, cfg, info: DistInfo, schedule: Schedule, train_set, logge
     bar = logger.bar(plan.total_steps, "train", initial=start_step)
     model.train()
     optimizer.zero_grad(set_to_none=True)
-    # data.decode=device (only the pre-training data config has the choice): batches decoded ahead on the device
+    # data.decode=device or box (only the pre-training data config has them): batches finished ahead on the device
     with loader_batches(loader, getattr(cfg.data, "decode", "full"), device) as batches:
         for step in range(start_step, plan.total_steps):
             waiting = time.perf_counter()

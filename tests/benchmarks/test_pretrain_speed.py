@@ -94,3 +94,11 @@ def test_fold_measures_the_smaller_sizes_on_larger_batches(tmp_path):
           "--presets", "efficienttrain", "--fold", "2", "--json", str(tmp_path / "report.json")])
     report = json.loads((tmp_path / "report.json").read_text())
     assert report["fold"] == 2 and [(s["size"], s["batch"]) for s in report["sizes"]] == [(16, 8), (32, 4)]
+
+
+@pytest.mark.parametrize("args,message", [(["--profile-steps", "2"], "--profile-steps needs --profile-dir"),
+                                          (["--fold", "0"], "--fold must be >= 1, got 0")])
+def test_options_that_would_do_nothing_are_refused(args, message, capsys):
+    with pytest.raises(SystemExit):
+        main(args)
+    assert message in capsys.readouterr().err
