@@ -5,13 +5,13 @@
 #      broken environment stops before the long runs;
 #   3. pretrain_speed: MAE ViT-B/16 at 224, bf16, baseline vs efficienttrain / efficienttrain++ (budget 2/3),
 #      with data.decode=device (nvJPEG and the crop on the GPU, decoded ahead of the step): `resize` mode eager
-#      (and a few steps a size profiled: how busy the GPU was),
-#      `resize` mode with run.compile=blocks (each transformer block compiled, one graph per stage size shared by
-#      the blocks; the whole model took over 2 minutes a size), `fft` mode eager, `resize` mode with batches twice
-#      as large below 224 (schedule.fold=2, the official launchers' 256 x 2 against 128 x 4); then `resize` mode with
-#      data.decode=box (Pillow decodes in the workers, the GPU resamples the box: for GPUs without nvJPEG hardware);
+#      (and a few steps a size profiled: how busy the GPU was), `resize` mode with batches twice as large below
+#      224 (schedule.fold=2, the official launchers' 256 x 2 against 128 x 4), `resize` mode with run.compile=blocks
+#      (each transformer block compiled, one graph per stage size shared by the blocks; the whole model took over
+#      2 minutes a size), `resize` mode with data.decode=box (Pillow decodes in the workers, the GPU resamples the
+#      box: for GPUs without nvJPEG hardware);
 #   4. loader_costs: the worker's stages, loader images/s for 4-16 workers, the transport of a device-decode
-#      batch, batched nvJPEG decoding on the GPU;
+#      batch, batched nvJPEG decoding on the GPU; then `fft` mode with data.decode=device;
 #   5. pretrain_speed in `fft` mode as released (the Pillow loader);
 #   6. vs_official_mae: our step against facebookresearch/mae's models_mae.py (a clone at MAE_CLONE), same batch;
 #   7. pretrain_speed in `resize` mode with `data.decode=reduced` (the loader's cost follows the stage).
@@ -59,8 +59,8 @@ run() {  # run NAME SECONDS SCRIPT ARGS...: one benchmark, stopped at SECONDS or
     return $rc
 }
 
-runs=" smoke smoke-official resize-device-decode compile-blocks fft-device-decode resize-device-fold resize-box
-loader-costs fft official resize-reduced "
+runs=" smoke smoke-official resize-device-decode resize-device-fold compile-blocks resize-box loader-costs
+fft-device-decode fft official resize-reduced "
 for name in ${ONLY:-}; do  # a misspelt name would otherwise skip every run
     [[ $runs == *[[:space:]]$name[[:space:]]* ]] || { echo "ONLY: no run named $name (runs:" $runs")" >&2; exit 2; }
 done
@@ -75,16 +75,16 @@ common=(--data "$data" --model "$model" --batch "$batch" --workers "$workers" --
         --steps 2 --warmup 1 --repeats 1 || exit 1
     run resize-device-decode 240 pretrain_speed.py "${common[@]}" --low-frequency resize --decode device \
         --profile-dir "$out/traces" --profile-steps 3 --json "$out/gpu_${model}_224_resize_device_decode.json"
-    run compile-blocks 300 pretrain_speed.py "${common[@]}" --decode device --low-frequency resize \
-        --compile blocks --json "$out/gpu_${model}_224_resize_device_decode_compile_blocks.json"
-    run fft-device-decode 240 pretrain_speed.py "${common[@]}" --decode device \
-        --json "$out/gpu_${model}_224_device_decode.json"
     run resize-device-fold 240 pretrain_speed.py "${common[@]}" --low-frequency resize --decode device --fold 2 \
         --json "$out/gpu_${model}_224_resize_device_decode_fold2.json"
+    run compile-blocks 300 pretrain_speed.py "${common[@]}" --decode device --low-frequency resize \
+        --compile blocks --json "$out/gpu_${model}_224_resize_device_decode_compile_blocks.json"
     run resize-box 240 pretrain_speed.py "${common[@]}" --low-frequency resize --decode box \
         --json "$out/gpu_${model}_224_resize_box.json"
     run loader-costs 120 loader_costs.py --data "$data" --batch 64 --workers 4 8 12 16 --steps 32 --warmup 16 \
         --decode-device "${DECODE_DEVICE:-cuda}" --json "$out/gpu_loader_costs.json"
+    run fft-device-decode 240 pretrain_speed.py "${common[@]}" --decode device \
+        --json "$out/gpu_${model}_224_device_decode.json"
     run fft 240 pretrain_speed.py "${common[@]}" --json "$out/gpu_${model}_224.json"
     run official 120 vs_official_mae.py --official "$official" --model "$model" --batch "$batch" --amp "$amp" \
         --steps 20 --warmup 5 --repeats 3 --json "$out/gpu_vs_official_${model}.json"
