@@ -20,7 +20,7 @@ import torch
 from curriculum import Schedule
 
 __all__ = ["save_atomic", "load_checkpoint", "rng_state", "set_rng_state", "CheckpointError", "check_same_schedule",
-           "restore_training_state"]
+           "check_same_layout", "restore_training_state"]
 
 SAFE_GLOBALS = [argparse.Namespace]
 
@@ -91,6 +91,37 @@ def check_same_schedule(state: dict, schedule: Schedule, path: str | Path) -> No
     if saved is not None and Schedule.from_dict(saved) != schedule:
         raise CheckpointError(f"checkpoint {path} was written for a different schedule; resuming would not "
                               f"continue the same run.\nsaved:   {saved}\ncurrent: {schedule.to_dict()}")
+
+
+def check_same_layout(state: dict, layout: dict, path: str | Path) -> None:
+    """Refuse to resume a checkpoint whose steps mean other samples here.
+
+    ``layout`` holds ``dataset_size``, ``batch_size`` (per device), ``world_size`` and ``accum_iter``. A step's place
+    in the sample stream and the schedule depends on the dataset size and on the samples a step takes on all devices
+    (batch size x world size; ``curriculum.StepPlan``), and an update's global batch, hence its lr, on the
+    accumulation too. The devices may change if the samples per step do not (e.g. 8 x 64 -> 16 x 32). A checkpoint
+    written before the layout was saved is not checked.
+    """
+    saved = state.get("layout")
+    if saved is None:
+        return
+    problems = []
+    if saved["dataset_size"] != layout["dataset_size"]:
+        problems.append(f"the dataset has {layout['dataset_size']} samples, the run was started on "
+                        f"{saved['dataset_size']}")
+    per_step = saved["batch_size"] * saved["world_size"]
+    if per_step != layout["batch_size"] * layout["world_size"]:
+        devices = f"{layout['world_size']} device{'s' if layout['world_size'] > 1 else ''}"
+        fit = (f"; on {devices} set optim.batch_size={per_step // layout['world_size']}"
+               if per_step % layout["world_size"] == 0 else "")
+        problems.append(f"a step takes {layout['batch_size']} x {devices} = "
+                        f"{layout['batch_size'] * layout['world_size']} samples, the run took {saved['batch_size']} x "
+                        f"{saved['world_size']} = {per_step}{fit}")
+    if saved["accum_iter"] != layout["accum_iter"]:
+        problems.append(f"optim.accum_iter is {layout['accum_iter']}, the run used {saved['accum_iter']}")
+    if problems:
+        raise CheckpointError(f"checkpoint {path} cannot continue this run: " + "; ".join(problems) +
+                              ". Its step count would point at other samples and stages, or another global batch")
 
 
 def restore_training_state(state: dict, model, optimizer, scaler) -> int:

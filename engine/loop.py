@@ -31,8 +31,8 @@ from torch.nn.parallel import DistributedDataParallel
 
 from curriculum import ReplayBuffer, Schedule, StageValues, StepPlan, low_frequency_crop
 
-from .checkpoint import CheckpointError, check_same_schedule, load_checkpoint, restore_training_state, rng_state, \
-    save_atomic
+from .checkpoint import CheckpointError, check_same_layout, check_same_schedule, load_checkpoint, \
+    restore_training_state, rng_state, save_atomic
 from .config import to_dict
 from .data import CurriculumSamples, make_train_loader
 from .decode_ahead import loader_batches
@@ -88,7 +88,7 @@ class Task:
         """Restore ``state_dict()`` from a checkpoint."""
 
 
-def _resume_state(cfg, schedule: Schedule) -> dict | None:
+def _resume_state(cfg, schedule: Schedule, layout: dict) -> dict | None:
     path = resume_path(cfg.run.resume, cfg.run.output_dir)
     if path is None:
         return None
@@ -101,6 +101,7 @@ def _resume_state(cfg, schedule: Schedule) -> dict | None:
         raise CheckpointError(f"{err}\n{hint} (the damaged file is left as it is until a good one replaces it)") \
             from err
     check_same_schedule(state, schedule, path)
+    check_same_layout(state, layout, path)
     if "step" not in state:
         raise CheckpointError(f"{path} holds no step count: it was not written by this training loop")
     state["path"] = str(path)
@@ -135,7 +136,9 @@ def _train(task: Task, cfg, info: DistInfo, schedule: Schedule, train_set, logge
     warmup = schedule.warmup if schedule.warmup is not None else optim.warmup_epochs
 
     start_step, train_time = 0, 0.0
-    state = _resume_state(cfg, schedule)
+    layout = {"dataset_size": len(train_set), "batch_size": optim.batch_size, "world_size": info.world_size,
+              "accum_iter": optim.accum_iter}
+    state = _resume_state(cfg, schedule, layout)
     if state is not None:
         restore_training_state(state, model, optimizer, scaler)
         task.load_state_dict(state.get("task", {}))
@@ -229,7 +232,8 @@ def _train(task: Task, cfg, info: DistInfo, schedule: Schedule, train_set, logge
             record.update(task.end_of_record(record, logger, images_due and info.is_main))
             logger.epoch(record)
             if info.is_main:
-                _save(cfg, task, optimizer, scaler, schedule, epoch, end, last, logger.dir, record["train_time_s"])
+                _save(cfg, task, optimizer, scaler, schedule, layout, epoch, end, last, logger.dir,
+                      record["train_time_s"])
             totals.restart_clock()  # evaluation and checkpoint writing are not training time
     bar.close()
     if info.is_main and start_step < plan.total_steps:
@@ -288,11 +292,11 @@ class _Totals:
         return out
 
 
-def _save(cfg, task: Task, optimizer, scaler, schedule: Schedule, epoch: int, step: int, last: bool,
+def _save(cfg, task: Task, optimizer, scaler, schedule: Schedule, layout: dict, epoch: int, step: int, last: bool,
           out: Path, train_time: float) -> None:
     state = {"model": task.model.state_dict(), "optimizer": optimizer.state_dict(), "scaler": scaler.state_dict(),
              "epoch": epoch, "step": step, "train_time_s": train_time, "schedule": schedule.to_dict(),
-             "config": to_dict(cfg),
+             "layout": layout, "config": to_dict(cfg),
              "rng": rng_state(), "task": task.state_dict()}
     path = save_atomic(state, out / "checkpoint-last.pth")
     if last or (cfg.run.save_every and (epoch + 1) % cfg.run.save_every == 0):

@@ -1,4 +1,4 @@
-"""Atomic checkpoints, weights-only loading with the MAE allow-list, RNG state round trip."""
+"""Atomic checkpoints, weights-only loading with the MAE allow-list, RNG state round trip, the resume layout check."""
 import argparse
 import random
 
@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from engine.checkpoint import CheckpointError, load_checkpoint, rng_state, save_atomic, set_rng_state
+from engine.checkpoint import CheckpointError, check_same_layout, load_checkpoint, rng_state, save_atomic, \
+    set_rng_state
 
 
 def test_atomic_save_replaces_and_leaves_no_temporaries(tmp_path):
@@ -58,3 +59,25 @@ def test_rng_state_round_trip(tmp_path):
     save_atomic({"rng": state}, tmp_path / "r.pth")
     set_rng_state(load_checkpoint(tmp_path / "r.pth")["rng"])
     assert (random.random(), np.random.rand(), torch.rand(1).item()) == expected
+
+
+LAYOUT = {"dataset_size": 1000, "batch_size": 64, "world_size": 8, "accum_iter": 4}
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"batch_size": 32}, r"32 x 8 devices = 256 samples, the run took 64 x 8 = 512; on 8 devices set "
+                         r"optim.batch_size=64"),
+    ({"world_size": 16}, r"64 x 16 devices = 1024 samples, the run took 64 x 8 = 512; on 16 devices set "
+                         r"optim.batch_size=32"),
+    ({"world_size": 3}, r"64 x 3 devices = 192 samples, the run took 64 x 8 = 512\. Its step count"),
+    ({"accum_iter": 8}, r"optim.accum_iter is 8, the run used 4"),
+    ({"dataset_size": 999}, r"the dataset has 999 samples, the run was started on 1000"),
+])
+def test_resume_layout_that_moves_the_steps_is_refused(change, message):
+    with pytest.raises(CheckpointError, match=message):
+        check_same_layout({"layout": LAYOUT}, {**LAYOUT, **change}, "ckpt.pth")
+
+
+def test_resume_layout_with_the_same_samples_per_step_is_accepted():
+    check_same_layout({"layout": LAYOUT}, {**LAYOUT, "batch_size": 32, "world_size": 16}, "ckpt.pth")
+    check_same_layout({}, {**LAYOUT, "batch_size": 1}, "ckpt.pth")  # written before layouts were saved

@@ -13,6 +13,7 @@ from engine.config import RunConfig
 from engine.data import SyntheticImages
 from engine.distributed import DistInfo
 from engine.logger import RunLogger
+from engine.checkpoint import CheckpointError
 from engine.loop import Task, train
 
 
@@ -197,6 +198,20 @@ def test_training_time_continues_over_a_resume(tmp_path):
     logger.close()
     resumed = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()][-1]
     assert resumed["epoch"] == 1 and resumed["train_time_s"] > first[0]["train_time_s"] + 100.0
+
+
+def test_resume_with_another_batch_size_is_refused(tmp_path):
+    """The checkpoint's layout is written and checked: with half the batch, its step 8 would be the middle of the
+    run, not its end."""
+    cfg = Config(RunConfig(output_dir=str(tmp_path), resume=None, progress=False, save_every=0,
+                           log_images_every=0), Optim())
+    logger = RunLogger(tmp_path, True, progress=False)
+    train(LinearTask(), cfg, CPU, make_preset("baseline", 2, 16), SyntheticImages(64, 16), logger)
+    cfg.run.resume, cfg.optim.batch_size = "auto", 8
+    with pytest.raises(CheckpointError, match=r"a step takes 8 x 1 device = 8 samples, the run took 16 x 1 = 16; "
+                                              r"on 1 device set optim.batch_size=16"):
+        train(LinearTask(), cfg, CPU, make_preset("baseline", 2, 16), SyntheticImages(64, 16), logger)
+    logger.close()
 
 
 class ConvTask(LinearTask):
