@@ -85,7 +85,7 @@ class Probe:
     def batches(self, size: int):
         """The trainer's batches at ``size`` (``with``: with ``data.decode=device``, decoded ahead as it does)."""
         loader = make_train_loader(self.samples(size), self.info, self.cfg.run.seed, self.cfg.data.num_workers)
-        return loader_batches(loader, self.cfg.data.decode, self.info.device)
+        return loader_batches(loader, self.cfg.data.decode, self.info.device, self.cfg.data.on_corrupt)
 
     def prepare(self, batch, size: int):
         images, targets, keys, _ = batch

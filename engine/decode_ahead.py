@@ -6,7 +6,9 @@ steps leaves the GPU without work. ``DecodeAhead`` decodes up to ``depth`` batch
 stream of its own; the training stream waits for each batch's event before using it, as timm's ``PrefetchLoader``
 does for its copies. torch's ops release the GIL while they run, so the thread's decode and the step's launches
 overlap. Batches come out in the loader's order, unchanged but for the decoded images; an error in the thread (a
-corrupt file: ``CorruptImageError``) is raised by ``next`` in the training thread.
+corrupt file: ``CorruptImageError``) is raised by ``next`` in the training thread, or with ``on_corrupt="skip"``
+the file's sample is replaced by the next readable one of its batch, whose target it takes, and counted in the
+batch's ``skipped`` (``Encoded.collate``'s ``(images, targets, keys, skipped)``).
 """
 from __future__ import annotations
 
@@ -28,13 +30,16 @@ _END = object()
 class DecodeAhead:
     """Iterates ``batches`` (``(images, *rest)`` tuples, images possibly an ``EncodedBatch``) with every
     ``EncodedBatch`` decoded on ``device`` up to ``depth`` batches ahead. ``close()`` (or ``with``) stops the thread
-    and lets go of the loader; batches not yet taken are dropped."""
+    and lets go of the loader; batches not yet taken are dropped. ``on_corrupt``: ``data.on_corrupt``."""
 
-    def __init__(self, batches: Iterator, device: torch.device, depth: int = 2):
+    def __init__(self, batches: Iterator, device: torch.device, depth: int = 2, on_corrupt: str = "error"):
+        if on_corrupt not in ("error", "skip"):
+            raise ValueError(f"on_corrupt must be 'error' or 'skip', got {on_corrupt!r}")
         self.device = device
         self._queue: queue.Queue = queue.Queue(maxsize=depth)
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=_decode_ahead, args=(batches, device, self._queue, self._stop),
+        self._thread = threading.Thread(target=_decode_ahead,
+                                        args=(batches, device, self._queue, self._stop, on_corrupt),
                                         name="decode-ahead", daemon=True)
         self._thread.start()
 
@@ -70,24 +75,27 @@ class DecodeAhead:
 
 
 @contextlib.contextmanager
-def loader_batches(loader, decode: str, device: torch.device) -> Iterator:
+def loader_batches(loader, decode: str, device: torch.device, on_corrupt: str = "error") -> Iterator:
     """``loader``'s batches, decoded ahead on ``device`` when ``decode`` (the trainer's ``data.decode``) leaves
     the decoding or the crop to the training process (``ON_DEVICE``); stopped on leaving the ``with``."""
     if decode not in ON_DEVICE:
         yield iter(loader)
         return
-    with DecodeAhead(iter(loader), device) as batches:
+    with DecodeAhead(iter(loader), device, on_corrupt=on_corrupt) as batches:
         yield batches
 
 
-def _decode_ahead(batches: Iterator, device: torch.device, out: queue.Queue, stop: threading.Event) -> None:
+def _decode_ahead(batches: Iterator, device: torch.device, out: queue.Queue, stop: threading.Event,
+                  on_corrupt: str) -> None:
     stream = torch.cuda.Stream(device) if device.type == "cuda" else None
     try:
         for images, *rest in batches:
             ready = None
             if isinstance(images, EncodedBatch):
                 with torch.cuda.stream(stream) if stream is not None else contextlib.nullcontext():
-                    images = images.decode(device)
+                    encoded, images = images, images.decode(device, on_corrupt)
+                    if encoded.replaced:
+                        rest = _count_replaced(rest, encoded.replaced)
                     if stream is not None:
                         ready = torch.cuda.Event()
                         ready.record(stream)
@@ -96,6 +104,17 @@ def _decode_ahead(batches: Iterator, device: torch.device, out: queue.Queue, sto
         _put(out, _END, stop)
     except BaseException as err:  # noqa: BLE001 - handed to the training thread, which raises it
         _put(out, err, stop)
+
+
+def _count_replaced(rest: list, replaced: list[tuple[int, int]]) -> list:
+    """``(targets, keys, skipped)`` after ``replaced`` samples took their replacements' places: each takes its
+    replacement's target (its key stays: a sample's key is its place in the stream) and counts one skip."""
+    targets, keys, skipped = rest
+    targets, skipped = targets.clone(), skipped.clone()
+    for i, j in replaced:
+        targets[i] = targets[j]
+        skipped[i] += 1
+    return [targets, keys, skipped]
 
 
 def _put(out: queue.Queue, item, stop: threading.Event) -> bool:

@@ -25,9 +25,10 @@ decoder is the field's tool for this; this module does the same with torchvision
   (``tests/engine/test_device_decode.py`` bounds the difference).
 
 With ``device``, a corrupt file is found when the batch is decoded, in the training process: it is named
-(``CorruptImageError``) and stops the run whatever ``data.on_corrupt`` says, since a sample cannot be replaced there
-(tested on the CPU decoder, which raises on a truncated file; whether nvJPEG raises on every damaged file is not
-verified). A file whose header Pillow cannot read, and with ``box`` any corrupt file, is reported by the worker as
+(``CorruptImageError``) and stops the run, or with ``data.on_corrupt=skip`` is replaced by the next readable sample
+of its batch (its pixels, box, flip and target), logged by path and counted in the batch's ``skipped``, as the
+workers replace one with the next readable file (tested on the CPU decoder, which raises on a truncated file;
+whether nvJPEG raises on every damaged file is not verified). A file whose header Pillow cannot read, and with ``box`` any corrupt file, is reported by the worker as
 with ``data.decode=full``.
 
 torchvision deprecates ``torchvision.io``'s decoders from 0.29 in favour of TorchCodec; 0.29 still ships them.
@@ -35,7 +36,8 @@ torchvision deprecates ``torchvision.io``'s decoders from 0.29 in favour of Torc
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass, replace
+import logging
+from dataclasses import dataclass, field, replace
 
 import torch
 import torchvision
@@ -47,6 +49,8 @@ from torchvision.transforms import functional as F
 from .data import CorruptImageError
 
 __all__ = ["ON_DEVICE", "Encoded", "EncodedBatch", "EncodedCrop", "decode_jpegs", "resample_weights"]
+
+log = logging.getLogger(__name__)
 
 ON_DEVICE = ("device", "box")  # the data.decode values whose batches the training process finishes (EncodedBatch)
 
@@ -181,9 +185,11 @@ def resample_weights(length: torch.Tensor, out: int, span: int, interpolation: I
 @dataclass
 class EncodedBatch:
     """A collated batch of ``Encoded`` samples of one step (one output size and interpolation, ``Encoded.collate``).
-    ``packed``: after crossing from a worker, every sample's bytes or pixels in one tensor (``__reduce__``)."""
+    ``packed``: after crossing from a worker, every sample's bytes or pixels in one tensor (``__reduce__``).
+    ``replaced``: after ``decode(..., on_corrupt="skip")``, ``(index, replacement)`` for each corrupt file."""
     samples: list[Encoded]
     packed: torch.Tensor | None = None
+    replaced: list[tuple[int, int]] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -220,9 +226,13 @@ class EncodedBatch:
             return self
         return _views(self.packed.pin_memory(), *_layout(self.samples), self.samples)
 
-    def decode(self, device: torch.device) -> torch.Tensor:
-        """``N x 3 x size`` uint8 on ``device``: decoded, cropped, resampled and flipped as the CPU loader does."""
-        return self.crop(self._pixels(device))
+    def decode(self, device: torch.device, on_corrupt: str = "error") -> torch.Tensor:
+        """``N x 3 x size`` uint8 on ``device``: decoded, cropped, resampled and flipped as the CPU loader does. A
+        corrupt file raises ``CorruptImageError`` naming it, or with ``on_corrupt="skip"`` takes the next readable
+        sample's place (recorded in ``replaced``)."""
+        if on_corrupt not in ("error", "skip"):
+            raise ValueError(f"on_corrupt must be 'error' or 'skip', got {on_corrupt!r}")
+        return self.crop(self._pixels(device, on_corrupt))
 
     def crop(self, images: list[torch.Tensor]) -> torch.Tensor:
         """``decode``'s crop, resampling and flip of the decoded ``images`` (one ``3 x H x W`` uint8 a sample)."""
@@ -236,7 +246,7 @@ class EncodedBatch:
             out[params[start:end, 5]] = self._crop([images[k] for k in order[start:end]], params[start:end])
         return out
 
-    def _pixels(self, device: torch.device) -> list[torch.Tensor]:
+    def _pixels(self, device: torch.device, on_corrupt: str = "error") -> list[torch.Tensor]:
         if self.packed is not None and all(s.pixels is not None for s in self.samples):  # decode="box": one copy
             sent = _views(self.packed.to(device, non_blocking=True), *_layout(self.samples), self.samples)
             return [s.pixels for s in sent.samples]
@@ -247,19 +257,34 @@ class EncodedBatch:
             data = [self.samples[i].data for i in encoded]
             try:
                 decoded = decode_jpegs(data, device)
-            except RuntimeError:
-                decoded = [self._decode_one(self.samples[i], device) for i in encoded]  # names the corrupt file
+            except RuntimeError:  # one at a time: names the corrupt file
+                decoded = [self._decode_one(self.samples[i], device, on_corrupt) for i in encoded]
             for i, image in zip(encoded, decoded):
                 images[i] = image
+            self._replace_corrupt(images)
         return images
 
+    def _replace_corrupt(self, images: list[torch.Tensor | None]) -> None:
+        """Each sample whose file did not decode (None) takes the place of the next readable one in the batch."""
+        corrupt = [i for i, image in enumerate(images) if image is None]
+        if len(corrupt) == len(images):
+            raise CorruptImageError(self.samples[0].path, "no file of this batch could be decoded, none can "
+                                                          "replace the others")
+        for i in corrupt:
+            j = next(k % len(images) for k in range(i + 1, i + len(images)) if images[k % len(images)] is not None)
+            images[i], self.samples[i] = images[j], self.samples[j]
+            self.replaced.append((i, j))
+
     @staticmethod
-    def _decode_one(sample: Encoded, device: torch.device) -> torch.Tensor:
+    def _decode_one(sample: Encoded, device: torch.device, on_corrupt: str) -> torch.Tensor | None:
         try:
             return decode_jpegs([sample.data], device)[0]
         except RuntimeError as err:
-            raise CorruptImageError(sample.path, f"{err} (data.decode=device decodes in the training process, where "
-                                                 f"data.on_corrupt=skip cannot replace a sample)") from err
+            corrupt = CorruptImageError(sample.path, str(err))
+            if on_corrupt == "error":
+                raise corrupt from err
+            log.warning("skipping %s", corrupt)
+            return None
 
     def _crop(self, images: list[torch.Tensor], params: torch.Tensor) -> torch.Tensor:
         """The boxes of ``images`` resampled to ``size`` and flipped (``params``: top, left, height, width, flip per

@@ -172,7 +172,8 @@ def _train(task: Task, cfg, info: DistInfo, schedule: Schedule, train_set, logge
     model.train()
     optimizer.zero_grad(set_to_none=True)
     # data.decode=device or box (only the pre-training data config has them): batches finished ahead on the device
-    with loader_batches(loader, getattr(cfg.data, "decode", "full"), device) as batches:
+    with loader_batches(loader, getattr(cfg.data, "decode", "full"), device,
+                        getattr(cfg.data, "on_corrupt", "error")) as batches:
         for step in range(start_step, plan.total_steps):
             waiting = time.perf_counter()
             images, targets, keys, skipped = next(batches)

@@ -46,6 +46,19 @@ def test_an_error_in_the_thread_is_raised_by_next(tmp_path):
             next(ahead)
 
 
+def test_with_skip_a_replaced_sample_takes_its_replacements_target_and_counts_a_skip(tmp_path):
+    data = photos(1)[0].read_bytes()
+    broken = tmp_path / "truncated.jpg"
+    broken.write_bytes(data[:len(data) // 3])
+    crop = EncodedCrop(64, scale=(0.2, 1.0))
+    batch = collate_samples([(load_rgb(path, crop.decode), 10 + i, 100 + i, 0)
+                             for i, path in enumerate([photos(2)[0], broken, photos(2)[1]])])
+    with DecodeAhead(iter([batch]), CPU, on_corrupt="skip") as ahead:
+        images, targets, keys, skipped = next(ahead)
+    assert torch.equal(images[1], images[2])
+    assert targets.tolist() == [10, 12, 12] and keys.tolist() == [100, 101, 102] and skipped.tolist() == [0, 1, 0]
+
+
 def test_close_stops_the_thread_and_stops_reading_the_loader():
     taken = []
 
@@ -77,7 +90,7 @@ def test_the_next_batch_is_decoded_while_the_step_runs(monkeypatch):
     started = [threading.Event() for _ in range(3)]
     count = itertools.count()
 
-    def decode(self, device):
+    def decode(self, device, on_corrupt="error"):
         started[next(count)].set()
         return torch.zeros(1, dtype=torch.uint8)
 

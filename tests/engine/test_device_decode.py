@@ -159,8 +159,30 @@ def test_a_corrupt_jpeg_is_named_when_its_batch_is_decoded(tmp_path):
     broken.write_bytes(data[:len(data) // 3])  # the header parses; the scan does not
     crop = EncodedCrop(64, scale=(0.2, 1.0))
     items = [(load_rgb(path, crop.decode), 0, i, 0) for i, path in enumerate([photos(1)[0], broken])]
-    with pytest.raises(CorruptImageError, match="truncated.jpg.*on_corrupt=skip cannot replace"):
+    with pytest.raises(CorruptImageError, match="unreadable image .*truncated.jpg"):
         collate_samples(items)[0].decode(CPU)
+
+
+def test_with_skip_a_corrupt_jpeg_takes_the_next_readable_sample(tmp_path, caplog):
+    good = photos(2)
+    data = good[0].read_bytes()
+    broken = tmp_path / "truncated.jpg"
+    broken.write_bytes(data[:len(data) // 3])
+    crop = EncodedCrop(64, scale=(0.2, 1.0))
+    torch.manual_seed(0)
+    items = [(load_rgb(path, crop.decode), 0, i, 0) for i, path in enumerate([good[0], broken, good[1], broken])]
+    batch = collate_samples(items)[0]
+    with caplog.at_level("WARNING"):
+        got = batch.decode(CPU, on_corrupt="skip")
+    assert batch.replaced == [(1, 2), (3, 0)]  # the next readable one, wrapping round
+    readable = collate_samples([items[0], items[2]])[0].decode(CPU)
+    assert torch.equal(got, readable[[0, 1, 1, 0]])
+    skips = [r.getMessage() for r in caplog.records if "skipping" in r.getMessage()]
+    assert len(skips) == 2 and all("truncated.jpg" in m for m in skips)
+    with pytest.raises(CorruptImageError, match="no file of this batch could be decoded"):
+        collate_samples([items[1], items[3]])[0].decode(CPU, on_corrupt="skip")
+    with pytest.raises(ValueError, match="on_corrupt must be 'error' or 'skip', got 'ignore'"):
+        batch.decode(CPU, on_corrupt="ignore")
 
 
 def test_a_batch_shares_one_output_size():

@@ -177,6 +177,22 @@ def test_corrupt_image_is_reported_by_path(tiny_imagenet_subset, tmp_path, caplo
     assert skips and all("broken.JPEG" in m for m in skips)
 
 
+def test_with_device_decoding_a_corrupt_jpeg_is_skipped_when_asked(tiny_imagenet_subset, tmp_path, caplog):
+    """The header parses, so the file travels as bytes and fails in the training process's decode."""
+    data = tmp_path / "data"
+    shutil.copytree(tiny_imagenet_subset, data, symlinks=True)
+    first = sorted(next((data / "train").iterdir()).iterdir())[0]
+    whole = first.read_bytes()
+    (first.parent / "truncated.JPEG").write_bytes(whole[:len(whole) // 3])
+    cfg = load_config(PretrainConfig, None, config(data, tmp_path / "skip", "schedule.epochs=1",
+                                                    "data.decode=device", "data.on_corrupt=skip"))
+    with caplog.at_level("WARNING"):
+        pretrain(cfg)
+    assert records(tmp_path / "skip")[0]["skipped_images"] >= 1
+    skips = [r.getMessage() for r in caplog.records if "skipping" in r.getMessage()]
+    assert skips and all("truncated.JPEG" in m for m in skips)
+
+
 def test_a_missing_split_stops_the_run_naming_the_path(tiny_imagenet_subset, tmp_path):
     for split in ("trian", "val"):
         cfg = load_config(PretrainConfig, None, config(tiny_imagenet_subset, tmp_path, f"data.split={split}"))
