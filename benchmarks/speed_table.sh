@@ -4,20 +4,20 @@
 #   2. run the whole path once on a tiny model (seconds; decoded on the device, the first long runs' path), so a
 #      broken environment stops before the long runs;
 #   3. pretrain_speed: MAE ViT-B/16 at 224, bf16, baseline vs efficienttrain / efficienttrain++ (budget 2/3),
-#      with data.decode=device (nvJPEG and the crop on the GPU, decoded ahead of the step): `resize` mode eager
-#      (and a few steps a size profiled: how busy the GPU was), `resize` mode with batches twice as large below
-#      224 (schedule.fold=2, the official launchers' 256 x 2 against 128 x 4), `resize` mode with run.compile=blocks
-#      (each transformer block compiled, one graph per stage size shared by the blocks; the whole model took over
-#      2 minutes a size), `resize` mode with data.decode=box (Pillow decodes in the workers, the GPU resamples the
-#      box: for GPUs without nvJPEG hardware);
+#      with data.decode=device (nvJPEG and the crop on the GPU, decoded ahead of the step): first the ImageNet
+#      configs' path, `fft` mode with batches twice as large below 224 (schedule.fold=2, the official launchers'
+#      256 x 2 against 128 x 4; a few steps a size profiled: how busy the GPU was), then `resize` mode with fold
+#      and run.compile=blocks (each transformer block compiled, one graph per stage size shared by the blocks),
+#      `resize` mode with fold (the third lease's 1.52-1.55x) and without, with compile=blocks alone, and with
+#      data.decode=box (Pillow decodes in the workers, the GPU resamples the box: for GPUs without nvJPEG hardware);
 #   4. loader_costs: the worker's stages, loader images/s for 4-16 workers, the transport of a device-decode
 #      batch, batched nvJPEG decoding on the GPU; then `fft` mode with data.decode=device;
 #   5. pretrain_speed in `fft` mode as released (the Pillow loader);
 #   6. vs_official_mae: our step against facebookresearch/mae's models_mae.py (a clone at MAE_CLONE), same batch;
 #   7. pretrain_speed in `resize` mode with `data.decode=reduced` (the loader's cost follows the stage).
 # Each run gets what is left of BUDGET_S seconds (default 480) at most, so a slow step costs only the later ones;
-# every report lands in OUT as it is written, with the log (the environment first), and the first run's profiled
-# steps in OUT/traces (one gzip Chrome trace a stage size). ONLY (run names, space-separated, e.g.
+# every report lands in OUT as it is written, with the log (the environment first), and the first long run's
+# profiled steps in OUT/traces (one gzip Chrome trace a stage size). ONLY (run names, space-separated, e.g.
 # ONLY="resize-box loader-costs") runs those alone: a second call on a warm machine.
 #
 #   bash benchmarks/speed_table.sh PHOTOS MAE_CLONE OUT
@@ -59,8 +59,8 @@ run() {  # run NAME SECONDS SCRIPT ARGS...: one benchmark, stopped at SECONDS or
     return $rc
 }
 
-runs=" smoke smoke-official resize-device-decode resize-device-fold compile-blocks resize-box loader-costs
-fft-device-decode fft official resize-reduced "
+runs=" smoke smoke-official fft-device-fold compile-blocks-fold resize-device-fold resize-device-decode compile-blocks
+resize-box loader-costs fft-device-decode fft official resize-reduced "
 for name in ${ONLY:-}; do  # a misspelt name would otherwise skip every run
     [[ $runs == *[[:space:]]$name[[:space:]]* ]] || { echo "ONLY: no run named $name (runs:" $runs")" >&2; exit 2; }
 done
@@ -73,10 +73,14 @@ common=(--data "$data" --model "$model" --batch "$batch" --workers "$workers" --
         --steps 2 --warmup 1 --decode device --low-frequency resize || exit 1
     run smoke-official 60 vs_official_mae.py --official "$official" --model mae_vit_tiny --batch 8 --amp "$amp" \
         --steps 2 --warmup 1 --repeats 1 || exit 1
-    run resize-device-decode 240 pretrain_speed.py "${common[@]}" --low-frequency resize --decode device \
-        --profile-dir "$out/traces" --profile-steps 3 --json "$out/gpu_${model}_224_resize_device_decode.json"
+    run fft-device-fold 240 pretrain_speed.py "${common[@]}" --decode device --fold 2 \
+        --profile-dir "$out/traces" --profile-steps 6 --json "$out/gpu_${model}_224_device_decode_fold2.json"
+    run compile-blocks-fold 300 pretrain_speed.py "${common[@]}" --low-frequency resize --decode device --fold 2 \
+        --compile blocks --json "$out/gpu_${model}_224_resize_device_decode_compile_blocks_fold2.json"
     run resize-device-fold 240 pretrain_speed.py "${common[@]}" --low-frequency resize --decode device --fold 2 \
         --json "$out/gpu_${model}_224_resize_device_decode_fold2.json"
+    run resize-device-decode 240 pretrain_speed.py "${common[@]}" --low-frequency resize --decode device \
+        --json "$out/gpu_${model}_224_resize_device_decode.json"
     run compile-blocks 300 pretrain_speed.py "${common[@]}" --decode device --low-frequency resize \
         --compile blocks --json "$out/gpu_${model}_224_resize_device_decode_compile_blocks.json"
     run resize-box 240 pretrain_speed.py "${common[@]}" --low-frequency resize --decode box \
