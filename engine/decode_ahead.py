@@ -33,8 +33,6 @@ class DecodeAhead:
     and lets go of the loader; batches not yet taken are dropped. ``on_corrupt``: ``data.on_corrupt``."""
 
     def __init__(self, batches: Iterator, device: torch.device, depth: int = 2, on_corrupt: str = "error"):
-        if on_corrupt not in ("error", "skip"):
-            raise ValueError(f"on_corrupt must be 'error' or 'skip', got {on_corrupt!r}")
         self.device = device
         self._queue: queue.Queue = queue.Queue(maxsize=depth)
         self._stop = threading.Event()

@@ -28,8 +28,8 @@ With ``device``, a corrupt file is found when the batch is decoded, in the train
 (``CorruptImageError``) and stops the run, or with ``data.on_corrupt=skip`` is replaced by the next readable sample
 of its batch (its pixels, box, flip and target), logged by path and counted in the batch's ``skipped``, as the
 workers replace one with the next readable file (tested on the CPU decoder, which raises on a truncated file;
-whether nvJPEG raises on every damaged file is not verified). A file whose header Pillow cannot read, and with ``box`` any corrupt file, is reported by the worker as
-with ``data.decode=full``.
+whether nvJPEG raises on every damaged file is not verified). A file whose header Pillow cannot read, and with
+``box`` any corrupt file, is reported by the worker as with ``data.decode=full``.
 
 torchvision deprecates ``torchvision.io``'s decoders from 0.29 in favour of TorchCodec; 0.29 still ships them.
 """
