@@ -14,7 +14,10 @@
   libjpeg-turbo on the CPU), alone and followed by the batched crop to each ``B`` as ``data.decode=device`` does it
   (``engine.device_decode.EncodedBatch.decode``): images/s, and the decoder's pixels against Pillow's decode of the
   same files (mean absolute difference, grey levels), so the GPU decoder's price in step time and in pixels is
-  known; and the crop's fixed cost a batch (``crop_dispatch``: the host's share, what the thread decoding ahead
+  known; the crop again with float32 matrix products in TF32 (``torch.set_float32_matmul_precision("high")``;
+  tensor cores on a GPU) and how many of its pixels differ from the float32 crop's: the third lease's profile put
+  the crop's float32 products at about 8.5 ms of GPU time a batch of 256 at 224 px, 12 % of ViT-B's step; and the
+  crop's fixed cost a batch (``crop_dispatch``: the host's share, what the thread decoding ahead
   of the training step spends whatever the images' size), padding the images as one batch and with a copy each;
 * transport: milliseconds per batch for a ``data.decode=device`` batch of ``--decode-batch`` files to cross from
   the loader workers to the training process, as ``EncodedBatch`` sends it (the bytes in one tensor) and as torch
@@ -27,6 +30,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import statistics
 import sys
@@ -142,10 +146,29 @@ def batched_decode(paths: list[str], sizes: list[int], final_size: int, min_scal
         return statistics.median(rates)
 
     batches = {b: device_batch(paths, final_size, min_scale, b) for b in sizes}
-    return {"device": device_name(device), "batch": len(paths),
-            "decode_images_per_s": timed(lambda: decode_jpegs(data, device)),
-            "decode_crop_images_per_s": {str(b): timed(lambda: batches[b].decode(device)) for b in sizes},
-            "mean_abs_diff_to_pillow": statistics.mean(diffs), "max_mean_abs_diff_to_pillow": max(diffs)}
+    report = {"device": device_name(device), "batch": len(paths),
+              "decode_images_per_s": timed(lambda: decode_jpegs(data, device)),
+              "decode_crop_images_per_s": {str(b): timed(lambda: batches[b].decode(device)) for b in sizes},
+              "mean_abs_diff_to_pillow": statistics.mean(diffs), "max_mean_abs_diff_to_pillow": max(diffs)}
+    exact = {b: batches[b].decode(device) for b in sizes}
+    with matmul_precision("high"):
+        report["decode_crop_tf32_images_per_s"] = {str(b): timed(lambda: batches[b].decode(device)) for b in sizes}
+        changed = [(batches[b].decode(device).int() - exact[b].int()).abs() for b in sizes]
+    report["tf32_crop_vs_float32"] = {"share_differing": sum(int((c > 0).sum()) for c in changed)
+                                      / sum(c.numel() for c in changed),
+                                      "max_abs_diff": max(int(c.max()) for c in changed)}
+    return report
+
+
+@contextlib.contextmanager
+def matmul_precision(precision: str):
+    """``torch.set_float32_matmul_precision(precision)`` inside the ``with``, the previous setting after it."""
+    previous = torch.get_float32_matmul_precision()
+    torch.set_float32_matmul_precision(precision)
+    try:
+        yield
+    finally:
+        torch.set_float32_matmul_precision(previous)
 
 
 class _PerImagePad(EncodedBatch):
@@ -287,6 +310,11 @@ def print_report(report: dict) -> None:
         print(f"decode_jpeg on {d['device']}, batch {d['batch']}: {d['decode_images_per_s']:.0f} img/s; with the crop "
               + ", ".join(f"to {b}: {r:.0f}" for b, r in d["decode_crop_images_per_s"].items())
               + f"; |diff| to Pillow {d['mean_abs_diff_to_pillow']:.2f} (max {d['max_mean_abs_diff_to_pillow']:.2f})")
+        t32 = d["tf32_crop_vs_float32"]
+        print("with the crop's products in TF32: "
+              + ", ".join(f"to {b}: {r:.0f}" for b, r in d["decode_crop_tf32_images_per_s"].items())
+              + f" img/s; {t32['share_differing']:.2e} of its pixels differ from float32's, by at most "
+                f"{t32['max_abs_diff']}")
         c = report["crop_dispatch"]
         print(f"the crop's fixed cost a batch of {c['batch']} ({c['distinct_sizes']} photo sizes) on {c['device']}: "
               f"{c['one_batch_ms']:.2f} ms padded a run of like sizes at a time, {c['per_image_ms']:.2f} ms a copy "

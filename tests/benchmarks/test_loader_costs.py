@@ -1,6 +1,8 @@
 """The loader-cost benchmark's report (structure, and its decode and crop matching the trainer's), never timings."""
 import json
 
+import torch
+
 from benchmarks.loader_costs import interpolation, main
 from benchmarks.make_jpeg_folder import build
 from pretrain_mae.data import train_transform
@@ -36,6 +38,11 @@ def test_report(tmp_path):
     assert decode["batch"] == 4 and set(decode["decode_crop_images_per_s"]) == {"32", "48"}
     # torchvision's libjpeg-turbo decode and Pillow's give the same pixels on the CPU (measured 0.00)
     assert decode["max_mean_abs_diff_to_pillow"] < 0.5
+    assert set(decode["decode_crop_tf32_images_per_s"]) == {"32", "48"}
+    # the same crops compared (on this CPU the setting changes no product: measured 0 pixels differing)
+    tf32 = decode["tf32_crop_vs_float32"]
+    assert 0.0 <= tf32["share_differing"] < 0.01 and 0 <= tf32["max_abs_diff"] <= 2, tf32
+    assert torch.get_float32_matmul_precision() == "highest"  # restored
     dispatch = report["crop_dispatch"]
     assert dispatch["batch"] == 4 and 1 <= dispatch["distinct_sizes"] <= 4
     assert dispatch["one_batch_ms"] > 0 and dispatch["per_image_ms"] > 0
