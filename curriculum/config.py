@@ -62,6 +62,9 @@ def build_schedule(cfg: ScheduleConfig, patch_size: int | None, report: Callable
         if not (isinstance(cfg.fold, int) and cfg.fold >= 1):
             raise ValueError(f"schedule.fold must be an int >= 1, got {cfg.fold!r}")
         final = schedule.final_size
+        if all(s.size >= final for s in schedule.stages):
+            raise ValueError(f"schedule.fold={cfg.fold} folds the stages below the final size ({final}); this "
+                             f"schedule has none")
         schedule = replace(schedule, stages=tuple(replace(s, fold=cfg.fold) if s.size < final else s
                                                   for s in schedule.stages))
     changed = sorted({(a, b) for a, b in zip(unrounded, (s.size for s in schedule.stages)) if a != b})

@@ -51,3 +51,6 @@ def test_fold_applies_below_the_final_size_and_survives_a_round_trip():
     assert type(schedule).from_dict(schedule.to_dict()) == schedule
     with pytest.raises(ValueError, match="schedule.fold must be an int >= 1, got 0"):
         build_schedule(ScheduleConfig(fold=0), 16, None)
+    with pytest.raises(ValueError, match=r"schedule.fold=2 folds the stages below the final size \(224\); this "
+                                         r"schedule has none"):
+        build_schedule(ScheduleConfig(preset="baseline", fold=2), 16, None)
