@@ -29,11 +29,17 @@ from curriculum import StageValues, StepPlan
 
 from .distributed import DistInfo
 
-__all__ = ["CorruptImageError", "ImageFolderDataset", "SyntheticImages", "CurriculumSamples", "CurriculumBatchSampler",
+__all__ = ["CorruptImageError", "check_on_corrupt", "ImageFolderDataset", "SyntheticImages", "CurriculumSamples", "CurriculumBatchSampler",
            "Sample", "make_eval_loader", "make_train_loader", "sample_key"]
 
 log = logging.getLogger(__name__)
 Sample = tuple  # (image, target, index, skipped)
+
+
+def check_on_corrupt(on_corrupt: str) -> None:
+    """``data.on_corrupt``: ``error`` stops at an unreadable image naming it, ``skip`` replaces, logs and counts it."""
+    if on_corrupt not in ("error", "skip"):
+        raise ValueError(f"on_corrupt must be 'error' or 'skip', got {on_corrupt!r}")
 
 
 class CorruptImageError(RuntimeError):
@@ -62,8 +68,7 @@ class LabelledImages(Dataset):
 
     def __init__(self, samples: list[tuple[str, int]], classes: list[str], transform: Callable | None = None,
                  on_corrupt: str = "error"):
-        if on_corrupt not in ("error", "skip"):
-            raise ValueError(f"on_corrupt must be 'error' or 'skip', got {on_corrupt!r}")
+        check_on_corrupt(on_corrupt)
         if not samples:
             raise ValueError("the dataset is empty")
         self.samples, self.classes, self.transform, self.on_corrupt = samples, classes, transform, on_corrupt

@@ -46,7 +46,7 @@ from torchvision.io import ImageReadMode
 from torchvision.transforms import InterpolationMode, RandomResizedCrop
 from torchvision.transforms import functional as F
 
-from .data import CorruptImageError
+from .data import CorruptImageError, check_on_corrupt
 
 __all__ = ["ON_DEVICE", "Encoded", "EncodedBatch", "EncodedCrop", "decode_jpegs", "resample_weights"]
 
@@ -230,8 +230,7 @@ class EncodedBatch:
         """``N x 3 x size`` uint8 on ``device``: decoded, cropped, resampled and flipped as the CPU loader does. A
         corrupt file raises ``CorruptImageError`` naming it, or with ``on_corrupt="skip"`` takes the next readable
         sample's place (recorded in ``replaced``)."""
-        if on_corrupt not in ("error", "skip"):
-            raise ValueError(f"on_corrupt must be 'error' or 'skip', got {on_corrupt!r}")
+        check_on_corrupt(on_corrupt)
         return self.crop(self._pixels(device, on_corrupt))
 
     def crop(self, images: list[torch.Tensor]) -> torch.Tensor:
