@@ -5,7 +5,7 @@ stages span 24-64 px) is trained with torch using every core (what it does by de
 loader workers leave (``engine.runtime.cpu_threads``, what the trainers now do), one after the other in this process.
 Prints and writes, per input size, the mean epoch time, images/s and data-wait share of each, and their ratio::
 
-    python benchmarks/cpu_threads.py --data ../shared/data/tiny-imagenet-20 \
+    python benchmarks/cpu_threads.py --data $EFFICIENTTRAIN_DATA/tiny-imagenet-20 \
         --json benchmarks/results/tta_cpu/threads.json
 """
 from __future__ import annotations

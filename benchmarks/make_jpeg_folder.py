@@ -6,7 +6,7 @@ resized to 500x375 with Lanczos, flipped at random and re-encoded; sources are c
 thousands of distinct files. ``N`` classes of equal size in ``OUT/train/<class>/``. The crops are drawn in one
 sequence whatever ``--workers`` is, so the folder's bytes do not depend on how many processes encode it.
 
-    python benchmarks/make_jpeg_folder.py --source ../shared/data/coco-mini --out /tmp/jpeg-bench --images 2000
+    python benchmarks/make_jpeg_folder.py --source $EFFICIENTTRAIN_DATA/coco-mini --out /tmp/jpeg-bench --images 2000
 """
 from __future__ import annotations
 

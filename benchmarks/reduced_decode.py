@@ -10,7 +10,7 @@ Rows: ``resize`` mode at every size given (the loader produces ``B x B``, so its
 Each row also reports the share of crops that libjpeg decodes at 1/2, 1/4 and 1/8 scale, from boxes drawn as the
 loader draws them on the folder's image sizes.
 
-    python benchmarks/make_jpeg_folder.py --source ../shared/data/coco-mini --out /tmp/jpeg-bench --images 2000
+    python benchmarks/make_jpeg_folder.py --source $EFFICIENTTRAIN_DATA/coco-mini --out /tmp/jpeg-bench --images 2000
     python benchmarks/reduced_decode.py --data /tmp/jpeg-bench --json benchmarks/results/cpu_reduced_decode.json
 """
 from __future__ import annotations

@@ -17,8 +17,8 @@ Time-to-accuracy of a run: the training wall time of its first epoch whose top-1
 top-1 of the E-epoch baseline ("never" if it does not). Writes ``OUT/results.json`` (every curve and the summary),
 ``OUT/results.md`` (the tables) and ``OUT/top1_vs_wall.png``::
 
-    python benchmarks/time_to_accuracy.py --data ../shared/data/tiny-imagenet-20 --out benchmarks/results/tta_cpu
-    python benchmarks/time_to_accuracy.py --quick --data ../shared/data/tiny-imagenet-20 --out /tmp/tta
+    python benchmarks/time_to_accuracy.py --data $EFFICIENTTRAIN_DATA/tiny-imagenet-20 --out benchmarks/results/tta_cpu
+    python benchmarks/time_to_accuracy.py --quick --data $EFFICIENTTRAIN_DATA/tiny-imagenet-20 --out /tmp/tta
 """
 from __future__ import annotations
 

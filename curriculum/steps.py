@@ -2,8 +2,8 @@
 
 Stages switch at step granularity: stage ``s`` of ``epochs_s`` real epochs runs ``round(epochs_s N / G_s)`` steps,
 ``N`` the dataset size and ``G_s`` its global batch per step (per-device batch x stage ``batch_scale`` x ``fold`` x
-world size; a folded stage runs ``fold`` times fewer, larger steps, and the trainer accumulates ``fold`` times fewer of
-them into an update). A stage
+world size; a folded stage runs ``fold`` times fewer, larger steps, and accumulates ``fold`` times fewer of them into
+an update: ``accum = accum_iter / fold`` steps of ``global_batch = batch x world size x accum`` samples). A stage
 that would get no step is refused with a message naming it, so the model is never evaluated at a size it was not
 trained at. Each step loads ``batch / r`` fresh samples per device (``r`` the stage's replay factor); the loader reads
 one continuous stream of epoch permutations, so stage switches need not fall on epoch boundaries.
@@ -34,6 +34,8 @@ class StagePlan:
     buffer_batches: int
     lr_scale: float
     fold: int  # accumulation steps folded into one (Stage.fold): the trainer accumulates fold times fewer
+    accum: int  # steps accumulated into one optimizer update
+    global_batch: int  # samples per optimizer update, all devices
     first_step: int
     steps: int
     first_epoch: float
@@ -45,12 +47,18 @@ class StagePlan:
 
 
 class StepPlan:
-    """``schedule`` over ``dataset_size`` samples with ``batch_size`` per device on ``world_size`` devices."""
+    """``schedule`` over ``dataset_size`` samples with ``batch_size`` per device on ``world_size`` devices, whose
+    gradients are accumulated over ``accum_iter`` batches (a multiple of every stage's ``fold``)."""
 
-    def __init__(self, schedule: Schedule, dataset_size: int, batch_size: int, world_size: int = 1):
-        if dataset_size < 1 or batch_size < 1 or world_size < 1:
-            raise ValueError(f"dataset size, batch size and world size must be positive, got {dataset_size}, "
-                             f"{batch_size}, {world_size}")
+    def __init__(self, schedule: Schedule, dataset_size: int, batch_size: int, world_size: int = 1,
+                 accum_iter: int = 1):
+        if dataset_size < 1 or batch_size < 1 or world_size < 1 or accum_iter < 1:
+            raise ValueError(f"dataset size, batch size, world size and accumulation must be positive, got "
+                             f"{dataset_size}, {batch_size}, {world_size}, {accum_iter}")
+        folds = sorted({s.fold for s in schedule.stages if accum_iter % s.fold})
+        if folds:
+            raise ValueError(f"schedule.fold={folds[-1]} runs that many accumulation steps as one larger step below "
+                             f"the final size: optim.accum_iter ({accum_iter}) must be a multiple of it")
         self.schedule, self.dataset_size, self.world_size = schedule, dataset_size, world_size
         stages, step, offset = [], 0, 0
         self._offsets = []
@@ -66,8 +74,9 @@ class StepPlan:
                 raise ValueError(f"stage {i} (B={s.size}, epochs {first:.3g}-{end:.3g}) would get no training step: "
                                  f"{samples:.0f} samples is less than half a global batch of {batch * world_size}. "
                                  f"Train for more epochs or use a smaller batch")
+            accum = accum_iter // s.fold
             stages.append(StagePlan(i, s.size, batch, batch // s.replay, s.replay, s.buffer_batches, s.lr_scale,
-                                    s.fold, step, steps, first, end))
+                                    s.fold, accum, batch * world_size * accum, step, steps, first, end))
             self._offsets.append(offset)
             step += steps
             offset += steps * (batch // s.replay) * world_size
@@ -137,8 +146,8 @@ class StepPlan:
 
     def table(self) -> str:
         rows = [f"{'stage':>5} {'B':>5} {'steps':>8} {'batch':>6} {'fresh':>6} {'replay':>6} {'fold':>5} "
-                f"{'epochs':>15}"]
+                f"{'accum':>5} {'global':>7} {'epochs':>15}"]
         for s in self.stages:
             rows.append(f"{s.index:>5} {s.size:>5} {s.steps:>8} {s.batch:>6} {s.fresh:>6} {s.replay:>6} {s.fold:>5} "
-                        f"{s.first_epoch:>7.2f}-{s.end_epoch:<7.2f}")
+                        f"{s.accum:>5} {s.global_batch:>7} {s.first_epoch:>7.2f}-{s.end_epoch:<7.2f}")
         return "\n".join(rows)

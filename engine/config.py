@@ -1,7 +1,9 @@
 """One config system for every trainer: nested dataclasses filled from YAML files and ``--set`` overrides.
 
 A YAML config may name ``_base_: other.yaml`` (relative to itself) to inherit from; its keys are merged over the
-base recursively. ``--set a.b=value`` overrides are parsed as YAML scalars (``--set optim.blr=1e-3``,
+base recursively. ``{{$NAME:default}}`` in a config file is replaced by the environment variable ``NAME`` (or
+``default`` when it is unset), the syntax mmengine reads in the OpenMMLab configs, so one variable
+(``EFFICIENTTRAIN_DATA``, the data root of the CPU configs) serves both. ``--set a.b=value`` overrides are parsed as YAML scalars (``--set optim.blr=1e-3``,
 ``--set schedule.preset=baseline``). Unknown keys, values of the wrong type and values outside a ``Literal[...]``
 field's choices are errors that name the key when the config is loaded, never silently ignored.
 """
@@ -9,6 +11,8 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
+import re
 import types
 import typing
 from pathlib import Path
@@ -19,6 +23,7 @@ import yaml
 __all__ = ["load_config", "to_dict", "parse_args", "RunConfig"]
 
 T = TypeVar("T")
+ENV_VARIABLE = re.compile(r"\{\{\s*\$(\w+)\s*(?::\s*(\S*?))?\s*\}\}")  # {{$NAME:default}}, as mmengine
 
 
 @dataclasses.dataclass
@@ -43,13 +48,25 @@ def _read_yaml(path: Path, seen: tuple[Path, ...] = ()) -> dict:
         raise FileNotFoundError(f"config file not found: {path}")
     if path in seen:
         raise ValueError(f"config inheritance loops through {path}")
-    data = yaml.safe_load(path.read_text()) or {}
+    data = yaml.safe_load(_substitute_environment(path.read_text(), path)) or {}
     if not isinstance(data, dict):
         raise ValueError(f"config {path} must hold a mapping at the top level")
     base = data.pop("_base_", None)
     if base is None:
         return data
     return _merge(_read_yaml(path.parent / base, seen + (path,)), data)
+
+
+def _substitute_environment(text: str, path: Path) -> str:
+    def value(match: re.Match) -> str:
+        name, default = match.groups()
+        if name in os.environ:
+            return os.environ[name]
+        if default is None:
+            raise ValueError(f"config {path} reads the environment variable {name}, which is not set")
+        return default
+
+    return ENV_VARIABLE.sub(value, text)
 
 
 def _merge(base: dict, update: dict) -> dict:

@@ -43,8 +43,11 @@ def check_on_corrupt(on_corrupt: str) -> None:
 
 
 class CorruptImageError(RuntimeError):
-    def __init__(self, path: str | Path, reason: str):
-        super().__init__(f"unreadable image {path}: {reason}")
+    """An image file that cannot be decoded, named by path (``reason`` omitted: ``path`` is the whole message, as
+    torch rebuilds an error raised in a loader worker)."""
+
+    def __init__(self, path: str | Path, reason: str | None = None):
+        super().__init__(f"unreadable image {path}: {reason}" if reason is not None else str(path))
         self.path = str(path)
 
 

@@ -112,8 +112,8 @@ def train(task: Task, cfg, info: DistInfo, schedule: Schedule, train_set, logger
           report: str = "") -> dict:
     """Run (or resume) ``task`` over ``schedule`` on ``train_set``; returns the last record.
 
-    ``cfg`` is the trainer's config: ``run``, ``optim`` (batch_size, accum_iter, blr, warmup_epochs, min_lr,
-    clip_grad), ``data.num_workers`` and ``schedule.low_frequency`` are read here. On a CPU device torch's threads
+    ``cfg`` is the trainer's config: ``run``, ``optim`` (batch_size, accum_iter as ``engine.batch`` resolved it,
+    blr, warmup_epochs, min_lr, clip_grad), ``data.num_workers`` and ``schedule.low_frequency`` are read here. On a CPU device torch's threads
     are those the loader workers leave (``engine.runtime.cpu_threads``) for the run, and restored afterwards.
     """
     previous = torch.get_num_threads()
@@ -126,11 +126,7 @@ def train(task: Task, cfg, info: DistInfo, schedule: Schedule, train_set, logger
 
 def _train(task: Task, cfg, info: DistInfo, schedule: Schedule, train_set, logger: RunLogger, report: str) -> dict:
     device, optim, model, optimizer = info.device, cfg.optim, task.model, task.optimizer
-    folds = sorted({s.fold for s in schedule.stages if optim.accum_iter % s.fold})
-    if folds:
-        raise ValueError(f"schedule.fold={folds[-1]} runs that many accumulation steps as one larger step below the "
-                         f"final size: optim.accum_iter ({optim.accum_iter}) must be a multiple of it")
-    plan = StepPlan(schedule, len(train_set), optim.batch_size, info.world_size)
+    plan = StepPlan(schedule, len(train_set), optim.batch_size, info.world_size, optim.accum_iter)
     amp_dtype = resolve_amp(cfg.run.amp, device, print if info.is_main else None)
     scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
     warmup = schedule.warmup if schedule.warmup is not None else optim.warmup_epochs
@@ -190,8 +186,7 @@ def _train(task: Task, cfg, info: DistInfo, schedule: Schedule, train_set, logge
             targets, keys = targets.to(device, non_blocking=True), keys.to(device, non_blocking=True)
             if images.shape[-1] != stage.size:
                 images = low_frequency_crop(images, stage.size)
-            accum = optim.accum_iter // stage.fold  # a folded stage's steps are fold micro-steps each
-            global_batch = stage.batch * info.world_size * accum
+            accum, global_batch = stage.accum, stage.global_batch  # a folded stage's steps are fold micro-steps each
             update_start = step - (step - stage.first_step) % accum  # an update's lr is that of its first micro-step
             lr = curriculum_lr(schedule, plan.progress(update_start),
                                scaled_lr(optim.blr, global_batch) * stage.lr_scale, warmup, optim.min_lr)

@@ -4,7 +4,8 @@
 facebookresearch/mae files: it unwraps ``model`` / ``state_dict`` / ``module.`` prefixes, drops the MAE decoder,
 resamples ``pos_embed`` to the model's grid (float32, timm's ``resample_abs_pos_embed``), checks every shape, loads
 non-strictly and raises ``WeightsError`` listing the keys if anything is missing or unexpected beyond what the
-caller declares expected (typically the new head and ``fc_norm``).
+caller declares expected (typically the new head and ``fc_norm``). ``describe_load`` is the one line every trainer
+prints per load: source, tensors loaded, the resampled position grid, what was initialised and what went unused.
 """
 from __future__ import annotations
 
@@ -19,7 +20,8 @@ from timm.layers import build_sincos2d_pos_embed, resample_abs_pos_embed
 
 from .checkpoint import load_checkpoint
 
-__all__ = ["WeightsError", "unwrap_state_dict", "load_pretrained", "resample_pos_embed", "fixed_sincos_pos_embed"]
+__all__ = ["WeightsError", "unwrap_state_dict", "load_pretrained", "describe_load", "resample_pos_embed",
+           "fixed_sincos_pos_embed"]
 
 PRETRAINING_ONLY = ("decoder*", "mask_token")
 
@@ -63,18 +65,23 @@ def _matches(key: str, patterns: Iterable[str]) -> bool:
 
 def load_pretrained(model: nn.Module, source: str | Path | dict, expected_missing: Iterable[str] = (),
                     expected_unexpected: Iterable[str] = (), grid: tuple[int, int] | None = None,
-                    num_prefix_tokens: int = 1) -> dict[str, list[str]]:
-    """Load ``source`` into ``model``; patterns are fnmatch globs (``head.*``). Returns the missing/unexpected keys.
+                    num_prefix_tokens: int = 1) -> dict:
+    """Load ``source`` into ``model``; patterns are fnmatch globs (``head.*``). Returns ``missing`` / ``unexpected``
+    keys, ``loaded`` (tensors taken from the source) and ``pos_grid`` (``(from, to)`` grids if ``pos_embed`` was
+    resampled, else None).
 
     ``grid`` is the model's patch grid for ``pos_embed`` (default: ``model.patch_embed.grid_size``).
     """
     checkpoint = load_checkpoint(source) if isinstance(source, (str, Path)) else source
     state = {k: v for k, v in unwrap_state_dict(checkpoint).items() if not _matches(k, PRETRAINING_ONLY)}
     own = model.state_dict()
+    pos_grid = None
     if "pos_embed" in own:
         grid = grid or tuple(model.patch_embed.grid_size)
         if "pos_embed" in state:
+            side = math.isqrt(state["pos_embed"].shape[1] - num_prefix_tokens)
             state["pos_embed"] = resample_pos_embed(state["pos_embed"], grid, num_prefix_tokens)
+            pos_grid = ((side, side), tuple(grid)) if (side, side) != tuple(grid) else None
     # a tensor the caller expects to replace (a new head) is dropped when its shape differs, never shape-checked
     state = {k: v for k, v in state.items()
              if not (k in own and own[k].shape != v.shape and _matches(k, expected_missing))}
@@ -89,4 +96,13 @@ def load_pretrained(model: nn.Module, source: str | Path | dict, expected_missin
         raise WeightsError(f"pre-trained weights do not fit the model.\n  missing: {missing}\n  unexpected: "
                            f"{unexpected}\n(allowed missing: {list(expected_missing)}, allowed unexpected: "
                            f"{list(expected_unexpected)})")
-    return {"missing": list(result.missing_keys), "unexpected": list(result.unexpected_keys)}
+    return {"missing": list(result.missing_keys), "unexpected": list(result.unexpected_keys),
+            "loaded": len(state) - len(result.unexpected_keys), "pos_grid": pos_grid}
+
+
+def describe_load(what: str, source, result: dict) -> str:
+    """One line for a ``load_pretrained`` result, e.g. ``model weights from encoder.pth: 52 tensors loaded, ...``."""
+    grid = (f"pos_embed resampled {result['pos_grid'][0]} -> {result['pos_grid'][1]}" if result["pos_grid"]
+            else "pos_embed kept at its grid")
+    return (f"{what} weights from {source}: {result['loaded']} tensors loaded, {grid}, initialised (not in the "
+            f"source): {result['missing'] or 'none'}, unused: {result['unexpected'] or 'none'}")

@@ -54,8 +54,9 @@ class AugConfig:
 
 @dataclass
 class OptimConfig:
-    batch_size: int = 64
-    accum_iter: int = 1
+    batch_size: int = 64  # per device
+    global_batch: int | None = None  # the recipe's; accum_iter is then derived from the world size (engine.batch)
+    accum_iter: int | None = None  # None: from global_batch, else 1
     blr: float = 5e-4
     layer_decay: float | None = 0.65
     weight_decay: float = 0.05

@@ -9,6 +9,8 @@ from timm. ``best.pth`` is written atomically beside the loop's checkpoints.
 """
 from __future__ import annotations
 
+from typing import Callable
+
 import timm
 import torch
 from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD, Mixup
@@ -18,13 +20,14 @@ from timm.utils import ModelEmaV3, accuracy
 
 from curriculum import FAMILIES, StageValues, ViTCost, build_schedule
 from curriculum.presets import family_of
+from engine.batch import resolve_accumulation
 from engine.checkpoint import save_atomic
 from engine.data import SyntheticImages, make_eval_loader
 from engine.distributed import DistInfo, run_distributed
 from engine.logger import RunLogger
 from engine.loop import Task, train
 from engine.runtime import seed_everything
-from engine.weights import load_pretrained
+from engine.weights import describe_load, load_pretrained
 
 from .config import FinetuneConfig
 from .datasets import build_dataset
@@ -33,7 +36,9 @@ from .transforms import eval_transform, train_transform
 __all__ = ["finetune", "build_model", "FinetuneTask"]
 
 
-def build_model(cfg: FinetuneConfig, num_classes: int, img_size: int, drop_path: float | None = None) -> torch.nn.Module:
+def build_model(cfg: FinetuneConfig, num_classes: int, img_size: int, drop_path: float | None = None,
+                report: Callable[[str], None] | None = None) -> torch.nn.Module:
+    """The timm model of ``cfg.model``; ``model.pretrained`` is loaded and, with ``report``, described in one line."""
     m = cfg.model
     kwargs = {k: v for k, v in dict(patch_size=m.patch_size, embed_dim=m.embed_dim, depth=m.depth,
                                     num_heads=m.num_heads).items() if v is not None}
@@ -47,8 +52,10 @@ def build_model(cfg: FinetuneConfig, num_classes: int, img_size: int, drop_path:
         head = ["head.*", "fc.*", "classifier.*", "fc_norm.*"]
         # MAE checkpoints carry the pre-training `norm`, which global pooling replaces with `fc_norm`
         unexpected = ["norm.*"] if getattr(model, "global_pool", None) == "avg" else []
-        load_pretrained(model, m.pretrained, expected_missing=head,
-                        expected_unexpected=unexpected + ["head.*", "fc_norm.*"])
+        result = load_pretrained(model, m.pretrained, expected_missing=head,
+                                 expected_unexpected=unexpected + ["head.*", "fc_norm.*"])
+        if report is not None:
+            report(describe_load("model", m.pretrained, result))
     return model
 
 
@@ -68,7 +75,8 @@ class FinetuneTask(Task):
     def __init__(self, cfg: FinetuneConfig, info: DistInfo, num_classes: int, val_set, final_size: int,
                  drop_path: float | None):
         self.cfg, self.info, self.final_size = cfg, info, final_size
-        self.model = build_model(cfg, num_classes, final_size, drop_path).to(info.device)
+        self.model = build_model(cfg, num_classes, final_size, drop_path,
+                                 print if info.is_main else None).to(info.device)
         self.optimizer = create_optimizer_v2(self.model, "adamw", lr=0.0, weight_decay=cfg.optim.weight_decay,
                                              layer_decay=cfg.optim.layer_decay, betas=tuple(cfg.optim.betas))
         self.ema = ModelEmaV3(self.model, decay=cfg.optim.ema_decay) if cfg.optim.ema_decay else None
@@ -167,7 +175,9 @@ def _finetune(cfg: FinetuneConfig, info: DistInfo) -> dict:
         drop_path = FAMILIES[family].drop_path(cfg.schedule.epochs)
     task = FinetuneTask(cfg, info, len(train_set.classes), val_set, cfg.schedule.final_size, drop_path)
     patch = getattr(getattr(task.model, "patch_embed", None), "patch_size", (None,))[0]
-    schedule = build_schedule(cfg.schedule, patch, print if info.is_main else None, default_family=family)
+    report = print if info.is_main else None
+    accum = resolve_accumulation(cfg.optim, info.world_size, report)
+    schedule = build_schedule(cfg.schedule, patch, report, default_family=family, accum_iter=accum)
     if schedule.final_size != cfg.schedule.final_size:
         raise ValueError(f"schedule.final_size={cfg.schedule.final_size} is not a multiple of the patch size {patch}")
     logger = RunLogger(cfg.run.output_dir, info.is_main, cfg.run.progress)

@@ -16,7 +16,7 @@ from mmengine.model import BaseModule
 from timm.layers import PatchEmbed, trunc_normal_
 from timm.models.vision_transformer_sam import Block
 
-from engine.weights import resample_pos_embed
+from engine.weights import describe_load, resample_pos_embed
 
 from .registry import MODELS
 
@@ -84,9 +84,7 @@ class ViT(BaseModule):
 
         from .convert import load_backbone_weights  # noqa: PLC0415 (convert builds on this module)
         report = load_backbone_weights(self, self.pretrained)
-        print_log(f"backbone weights from {self.pretrained}: {len(self.state_dict()) - len(report['missing'])} "
-                  f"tensors loaded, pos_embed resampled to the {tuple(self.patch_embed.grid_size)} grid, missing (initialised): "
-                  f"{report['missing']}, unused: {report['unexpected']}", logger="current")
+        print_log(describe_load("backbone", self.pretrained, report), logger="current")
 
     def _pos_embed(self, grid: tuple[int, int]) -> torch.Tensor:
         return resample_pos_embed(self.pos_embed, grid, num_prefix_tokens=1)[:, 1:].reshape(1, grid[0], grid[1], -1)

@@ -7,13 +7,23 @@
   the classes of every dataset (their ``metainfo``, else the dataset type's ``METAINFO``) and, for COCO-format
   evaluation, the categories of the annotation file; otherwise per-class metrics would be reported under the wrong
   names. A mismatch stops the run naming both numbers.
+* ``check_labels(cfg)``: every segmentation label map of every split is read once before training (in threads) and
+  each value checked against the decode head's classes after ``reduce_zero_label`` (mmseg's ``LoadAnnotations``:
+  0 becomes the ignore index 255, every other value ``v`` becomes ``v - 1``). A value outside ``[0, num_classes)``
+  that is not the ignore index stops the run naming the file, the value and the class count, where the loss would
+  otherwise fail deep inside with ``Target ... is out of bounds``.
 """
 from __future__ import annotations
 
 import json
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-__all__ = ["point_at", "check_classes", "ClassMismatchError"]
+import numpy as np
+from PIL import Image
+
+__all__ = ["point_at", "check_classes", "check_labels", "ClassMismatchError", "LabelRangeError"]
 
 SPLITS = ("train_dataloader", "val_dataloader", "test_dataloader")
 EVALUATORS = ("val_evaluator", "test_evaluator")
@@ -21,6 +31,10 @@ EVALUATORS = ("val_evaluator", "test_evaluator")
 
 class ClassMismatchError(ValueError):
     """The model's heads and the data disagree on the number of classes."""
+
+
+class LabelRangeError(ValueError):
+    """A segmentation label map holds a value the model's classes cannot take."""
 
 
 def _items(node, where: str):
@@ -122,3 +136,59 @@ def check_classes(cfg) -> None:
         for head, n in heads.items():
             if categories and n != categories:
                 raise ClassMismatchError(f"{head}={n} but {evaluator}.ann_file {ann} lists {categories} categories")
+
+
+def _label_values(path: Path) -> np.ndarray:
+    with Image.open(path) as image:
+        labels = np.asarray(image)
+    if labels.dtype == np.uint8:
+        return np.flatnonzero(np.bincount(labels.ravel(), minlength=256))
+    return np.unique(labels)
+
+
+def _reduces_zero_label(dataset_cfg) -> bool:
+    if "reduce_zero_label" in dataset_cfg:
+        return bool(dataset_cfg["reduce_zero_label"])
+    loads = [t for t in dataset_cfg.get("pipeline") or [] if isinstance(t, dict) and t.get("type") == "LoadAnnotations"]
+    return bool(loads and loads[0].get("reduce_zero_label", False))
+
+
+def check_labels(cfg, report=print) -> int:
+    """Scan the segmentation label maps of every split against ``model.decode_head.num_classes``; returns how many
+    files were read. Raises ``LabelRangeError`` naming the first file with a value out of range."""
+    head = (cfg.get("model") or {}).get("decode_head")
+    if not isinstance(head, dict) or not isinstance(head.get("num_classes"), int):
+        return 0
+    classes, ignore = head["num_classes"], head.get("ignore_index", 255)
+    started, checked, seen = time.perf_counter(), 0, set()
+    for split in SPLITS:
+        loader = cfg.get(split)
+        if not loader or "dataset" not in loader:
+            continue
+        dataset = loader["dataset"]
+        while "dataset" in dataset:
+            dataset = dataset["dataset"]
+        folder = (dataset.get("data_prefix") or {}).get("seg_map_path")
+        if folder is None:
+            continue
+        root = Path(dataset.get("data_root") or "") / folder
+        if root in seen:  # the test split is often the validation split
+            continue
+        seen.add(root)
+        files = sorted(root.glob(f"*{dataset.get('seg_map_suffix', '.png')}"))
+        reduce = _reduces_zero_label(dataset)
+        with ThreadPoolExecutor(8) as pool:
+            for path, values in zip(files, pool.map(_label_values, files)):
+                mapped = np.where(values == 0, 255, values - 1) if reduce else values
+                mapped = np.where(mapped == 254, 255, mapped) if reduce else mapped
+                bad = values[(mapped >= classes) & (mapped != ignore) | (mapped < 0)]
+                if bad.size:
+                    after = f" ({int(bad[0]) - 1} after reduce_zero_label)" if reduce else ""
+                    valid = f"1..{classes}, with 0 and 255 ignored" if reduce else f"0..{classes - 1} and {ignore}"
+                    raise LabelRangeError(f"{path} holds segmentation label {int(bad[0])}{after}, but "
+                                          f"model.decode_head.num_classes={classes} (valid values: {valid})")
+        checked += len(files)
+    if checked and report is not None:
+        report(f"label maps checked: {checked} files, every value within the {classes} classes "
+               f"({time.perf_counter() - started:.1f} s)")
+    return checked

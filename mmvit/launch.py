@@ -15,8 +15,10 @@ import torch.distributed as dist
 from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
+from engine.cli import main_guard
+
 from .checkpoint_compat import weights_only_checkpoints
-from .dataset_checks import check_classes, point_at
+from .dataset_checks import check_classes, check_labels, point_at
 
 __all__ = ["main"]
 
@@ -48,6 +50,8 @@ def build_config(args: argparse.Namespace, mode: str) -> Config:
         for change in point_at(cfg, args.data_root):
             print(f"--data-root: {change}")
     check_classes(cfg)
+    if mode == "train":
+        check_labels(cfg)
     cfg.launcher = args.launcher
     cfg.work_dir = args.work_dir or cfg.get("work_dir") or str(Path("work_dirs") / Path(args.config).stem)
     if mode == "train":
@@ -73,6 +77,7 @@ def build_config(args: argparse.Namespace, mode: str) -> Config:
     return cfg
 
 
+@main_guard()
 def main(mode: str, task: str, argv=None) -> dict | None:
     """Run ``mode`` (``train`` or ``test``); ``test`` returns the metrics (training logs them per validation)."""
     args = _parser(mode, task).parse_args(argv)

@@ -43,7 +43,8 @@ class DataConfig:
 @dataclass
 class OptimConfig:
     batch_size: int = 64  # per device, at the final size (a stage's batch_scale multiplies it)
-    accum_iter: int = 1
+    global_batch: int | None = None  # the recipe's; accum_iter is then derived from the world size (engine.batch)
+    accum_iter: int | None = None  # None: from global_batch, else 1
     blr: float = 1.5e-4  # lr = blr * global_batch / 256
     weight_decay: float = 0.05
     betas: tuple[float, float] = (0.9, 0.95)

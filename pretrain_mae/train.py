@@ -15,6 +15,7 @@ from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from timm.optim import param_groups_weight_decay
 
 from curriculum import StageValues, build_schedule, cost_report
+from engine.batch import resolve_accumulation
 from engine.checkpoint import save_atomic
 from engine.distributed import DistInfo, run_distributed
 from engine.logger import RunLogger
@@ -101,16 +102,18 @@ def pretrain(cfg: PretrainConfig) -> dict:
 
 def _pretrain(cfg: PretrainConfig, info: DistInfo) -> dict:
     seed_everything(cfg.run.seed)
-    schedule = build_schedule(cfg.schedule, arch_of(cfg).patch_size, print if info.is_main else None, default_family="mae_vit")
+    report = print if info.is_main else None
+    accum = resolve_accumulation(cfg.optim, info.world_size, report)
+    schedule = build_schedule(cfg.schedule, arch_of(cfg).patch_size, report, default_family="mae_vit", accum_iter=accum)
     task = MAETask(cfg, info, schedule.final_size)
     for stage in schedule.stages:
         task.model.grid(stage.size)  # every size must fit the patch grid before anything runs
     dataset = build_dataset(cfg.data, cfg.run.seed)
     logger = RunLogger(cfg.run.output_dir, info.is_main, cfg.run.progress)
-    report = cost_report(schedule, task.model.cost_model())
+    cost = cost_report(schedule, task.model.cost_model())
     try:
         return train(task, cfg, info, schedule, dataset, logger,
-                     report=f"cost model ({cfg.model.name}): {report.summary()} versus {report.baseline_epochs:g} "
+                     report=f"cost model ({cfg.model.name}): {cost.summary()} versus {cost.baseline_epochs:g} "
                             f"epochs at B={schedule.final_size}")
     finally:
         logger.close()

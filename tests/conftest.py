@@ -1,15 +1,29 @@
-"""Shared test fixtures: the small real datasets beside the repository, and tiny model configs.
+"""Shared test fixtures: generated datasets for the mechanics tests, the few real-photograph datasets, tiny models.
+
+Mechanics tests (a run trains, resumes, evaluates, converts) use ``sample_data``, written once per test run by
+``tools/sample_data.py``. Tests whose point is real photographs read ``real_dataset(name)`` under the data root
+``$EFFICIENTTRAIN_DATA`` (default: ``shared/data`` beside the repository) and skip, naming the dataset and where to
+get it, when it is absent.
 
 The suite runs on every core through pytest-xdist (``-n auto`` in pyproject.toml): each worker gets an equal share
 of the cores for torch, and the subprocesses it starts inherit that share through ``OMP_NUM_THREADS``.
 """
+import hashlib
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
 from filelock import FileLock
 
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+REPO = Path(__file__).resolve().parents[1]
+DATA_ROOT = Path(os.environ.get("EFFICIENTTRAIN_DATA", REPO.parent / "shared" / "data"))
+REAL_DATASETS = {  # what each real-photograph dataset is, and where to get it
+    "tiny-imagenet-20": "20 classes of Tiny ImageNet (cs231n.stanford.edu/tiny-imagenet-200.zip) in ImageFolder "
+                        "layout, train/ and val/ with 500 and 50 images a class",
+    "coco-mini": "a few COCO 2017 images (cocodataset.org) with their instances_{train,val}2017.json",
+}
 
 
 def pytest_configure(config):
@@ -28,10 +42,12 @@ def require_openmmlab(module: str = "mmcv.ops") -> None:
                                        "bash tools/install.sh installs it")
 
 
-def shared_dataset(name: str) -> Path:
-    path = SHARED_DATA / name
+def real_dataset(name: str) -> Path:
+    """``$EFFICIENTTRAIN_DATA/<name>``, or skip the test naming the dataset and where to get it."""
+    path = DATA_ROOT / name
     if not path.is_dir():
-        pytest.skip(f"shared dataset {path} is not available")
+        pytest.skip(f"real photographs: {path} not found ({REAL_DATASETS[name]}); set EFFICIENTTRAIN_DATA to the "
+                    f"folder holding {name}/")
     return path
 
 
@@ -49,12 +65,59 @@ def link_subset(source: Path, target: Path, classes: int | None, per_class: int)
             (target / class_dir.name / image.name).symlink_to(image)
 
 
+def _run_folder(tmp_path_factory) -> Path:
+    """The test run's temporary folder that every xdist worker sees."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
+def _once(tmp_path_factory, name: str, build) -> Path:
+    """``build(partial)`` run once for all xdist workers under a lock; returns the finished folder."""
+    shared = _run_folder(tmp_path_factory)
+    out = shared / name
+    with FileLock(f"{out}.lock"):
+        if not out.is_dir():
+            partial = shared / f"{name}.partial"
+            shutil.rmtree(partial, ignore_errors=True)
+            build(partial)
+            partial.rename(out)
+    return out
+
+
 @pytest.fixture(scope="session")
-def tiny_imagenet_subset(tmp_path_factory):
-    """An ImageNet-style train folder of 5 Tiny-ImageNet-20 classes x 60 images (symlinks), for fast runs."""
-    root = tmp_path_factory.mktemp("tiny_subset")
-    link_subset(shared_dataset("tiny-imagenet-20") / "train", root / "train", classes=5, per_class=60)
-    return root
+def sample_data(tmp_path_factory) -> Path:
+    """Generated datasets (``tools/sample_data.py``): ``classes/`` (5 classes, 60 train + 20 val JPEGs each, 64 px),
+    ``coco/`` (COCO layout, drawn shapes), ``ade/`` (ADE20K layout, 11 classes), ``ade150/`` (the same with 150)."""
+    from tools.sample_data import ade_shapes, class_folders, coco_shapes
+
+    def build(root: Path) -> None:
+        class_folders(root / "classes")
+        coco_shapes(root / "coco")
+        ade_shapes(root / "ade")
+        ade_shapes(root / "ade150", classes=150, train=2, val=1, labels=(1, 13, 77, 150))
+    return _once(tmp_path_factory, "sample_data", build)
+
+
+@pytest.fixture(scope="session")
+def image_folder(sample_data) -> Path:
+    """An ImageNet-style root with ``train/`` (5 classes x 60 generated 64 px JPEGs) and ``val/`` (5 x 20)."""
+    return sample_data / "classes"
+
+
+def generated_photos() -> list[Path]:
+    """16 generated JPEGs at photograph sizes (333-640 px, both orientations; ``tools/sample_data.photos``),
+    written once per machine and version of the generator, for tests that call it outside a fixture."""
+    from tools import sample_data
+
+    version = hashlib.sha1(Path(sample_data.__file__).read_bytes()).hexdigest()[:10]
+    folder = Path(tempfile.gettempdir()) / f"efficienttrain-test-photos-{version}"
+    with FileLock(f"{folder}.lock"):
+        if not folder.is_dir():
+            partial = folder.with_suffix(".partial")
+            shutil.rmtree(partial, ignore_errors=True)
+            sample_data.photos(partial)
+            partial.rename(folder)
+    return sorted(folder.glob("*.jpg"))
 
 
 # The micro encoder of the dense-prediction CPU configs (configs/detection|segmentation/*_vit-tiny_cpu_*.py).
@@ -62,25 +125,27 @@ TINY_VIT = ["model.name=mae_vit_tiny", "model.patch_size=8", "model.embed_dim=96
             "model.decoder_embed_dim=64", "model.decoder_depth=1", "model.decoder_num_heads=2"]
 
 
-@pytest.fixture(scope="session")
-def pretrained_mae(tmp_path_factory):
-    """A real pretrain_mae run (2 epochs over the 10,000 Tiny-ImageNet-20 training images, ~1 min on 2 cores),
-    made once for all xdist workers: the first builds it under a lock, the others wait and reuse it."""
+def _pretrain_tiny_vit(data: Path, epochs: int, out: Path) -> None:
     from engine.config import load_config
     from pretrain_mae.config import PretrainConfig
     from pretrain_mae.train import pretrain
 
-    data = shared_dataset("tiny-imagenet-20")
-    shared = tmp_path_factory.getbasetemp()
-    if os.environ.get("PYTEST_XDIST_WORKER"):
-        shared = shared.parent  # the run's folder above the per-worker ones
-    out = shared / "pretrained_mae"
-    with FileLock(f"{out}.lock"):
-        if not out.is_dir():
-            partial = shared / "pretrained_mae.partial"
-            pretrain(load_config(PretrainConfig, None, TINY_VIT + [
-                f"data.path={data}", "data.num_workers=2", f"run.output_dir={partial}", "run.progress=false",
-                "run.log_images_every=0", "schedule.preset=baseline", "schedule.epochs=2", "schedule.final_size=64",
-                "optim.blr=5e-3", "optim.batch_size=64", "optim.warmup_epochs=0.3"]))
-            partial.rename(out)
-    return out
+    pretrain(load_config(PretrainConfig, None, TINY_VIT + [
+        f"data.path={data}", "data.num_workers=2", f"run.output_dir={out}", "run.progress=false",
+        "run.log_images_every=0", "schedule.preset=baseline", f"schedule.epochs={epochs}", "schedule.final_size=64",
+        "optim.blr=5e-3", "optim.batch_size=64", "optim.warmup_epochs=0.3"]))
+
+
+@pytest.fixture(scope="session")
+def pretrained_mae(tmp_path_factory, image_folder):
+    """A pretrain_mae run of the micro ViT of the CPU transfer configs on the generated class folders (4 epochs
+    over 300 images), made once for all xdist workers: what the transfer mechanics tests load."""
+    return _once(tmp_path_factory, "pretrained_mae", lambda out: _pretrain_tiny_vit(image_folder, 4, out))
+
+
+@pytest.fixture(scope="session")
+def pretrained_mae_photos(tmp_path_factory):
+    """A pretrain_mae run on real photographs (2 epochs over the 10,000 Tiny-ImageNet-20 training images, ~1 min
+    on 2 cores), for the test that MAE pre-training beats a random initialisation."""
+    data = real_dataset("tiny-imagenet-20")
+    return _once(tmp_path_factory, "pretrained_mae_photos", lambda out: _pretrain_tiny_vit(data, 2, out))

@@ -1,5 +1,5 @@
 # CPU-sized Cascade Mask R-CNN for tests and demos: the micro ViT of retinanet_vit-tiny_cpu_coco-mini.py with
-# mmdet's heads (a one-conv mask head), on small images of the shared COCO sample. Reports bbox and segm AP.
+# mmdet's heads (a one-conv mask head), on small images of COCO-mini. Reports bbox and segm AP.
 _base_ = [
     './_base_/cascade-mask-rcnn_vit-b.py',
     './_base_/coco-mini_cpu.py',

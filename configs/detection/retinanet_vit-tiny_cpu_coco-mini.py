@@ -1,5 +1,5 @@
 # CPU-sized RetinaNet for tests and demos: a micro ViT (patch 8, width 96, 4 blocks, windows of 4 with 2 global
-# blocks) on small images of the shared COCO sample. Weights: --cfg-options model.backbone.pretrained=encoder.pth
+# blocks) on small images of COCO-mini. Weights: --cfg-options model.backbone.pretrained=encoder.pth
 _base_ = [
     './_base_/retinanet_vit-b.py',
     './_base_/coco-mini_cpu.py',

@@ -1,9 +1,9 @@
 # CPU-sized MAE-UperNet for tests and demos: a micro ViT (patch 8, width 96, 4 blocks) with the Feature2Pyramid
-# neck and a narrow UperNet head on 128x128 crops of the shared genuine ADE20K pair (ADEChallengeData2016 layout,
+# neck and a narrow UperNet head on 128x128 crops of a genuine ADE20K pair (ADEChallengeData2016 layout,
 # 150 classes).
 _base_ = './upernet_vit-b_160k_ade20k-512.py'
 
-data_root = '../shared/data/ade20k-2img'
+data_root = '{{$EFFICIENTTRAIN_DATA:data}}/ade20k-2img'  # or --data-root DIR
 crop_size = (128, 128)
 embed_dim = 96
 model = dict(

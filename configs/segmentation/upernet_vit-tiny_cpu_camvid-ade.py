@@ -1,7 +1,7 @@
-# CPU-sized UperNet on the shared CamVid sample in ADE20K layout (11 classes; label 0 is void and ignored).
+# CPU-sized UperNet on CamVid in ADE20K layout under $EFFICIENTTRAIN_DATA (11 classes; label 0 is void and ignored).
 _base_ = './upernet_vit-tiny_cpu_ade20k-2img.py'
 
-data_root = '../shared/data/camvid-ade'
+data_root = '{{$EFFICIENTTRAIN_DATA:data}}/camvid-ade'  # or --data-root DIR
 classes = ('Sky', 'Building', 'Pole', 'Road', 'Pavement', 'Tree', 'SignSymbol', 'Fence', 'Car', 'Pedestrian',
            'Bicyclist')
 metainfo = dict(classes=classes, palette=[[i * 23 % 256, i * 67 % 256, i * 131 % 256] for i in range(len(classes))])

@@ -6,7 +6,7 @@ import torch
 from benchmarks.loader_costs import interpolation, main
 from benchmarks.make_jpeg_folder import build
 from pretrain_mae.data import train_transform
-from tests.conftest import shared_dataset
+from tests.conftest import generated_photos
 
 
 def test_crop_interpolation_is_the_trainers():
@@ -17,7 +17,7 @@ def test_crop_interpolation_is_the_trainers():
 
 def test_report(tmp_path):
     data = tmp_path / "jpegs"
-    build(shared_dataset("coco-mini"), data, images=12, classes=2)
+    build(generated_photos()[0].parent, data, images=12, classes=2)
     out = tmp_path / "costs.json"
     main(["--data", str(data), "--json", str(out), "--sizes", "32", "48", "--final-size", "48", "--images", "6",
           "--batch", "4", "--workers", "0", "1", "--steps", "2", "--warmup", "1", "--decode-device", "cpu", "--decode-batch", "4",

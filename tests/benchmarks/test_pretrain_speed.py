@@ -10,19 +10,19 @@ from benchmarks.make_jpeg_folder import build
 from benchmarks.pretrain_speed import busy_share, main
 from curriculum import ScheduleConfig, build_schedule, cost_report
 from pretrain_mae.model import MAE_PRESETS, mae_cost
-from tests.conftest import shared_dataset
+from tests.conftest import generated_photos
 
 
 def test_jpeg_folder_holds_distinct_imagenet_like_photos(tmp_path):
-    paths = build(shared_dataset("coco-mini"), tmp_path, images=12, classes=3)
+    paths = build(generated_photos()[0].parent, tmp_path, images=12, classes=3)
     assert len({p.read_bytes() for p in paths}) == 12 and len(list((tmp_path / "train").iterdir())) == 3
     with Image.open(paths[0]) as image:
         assert image.format == "JPEG" and image.size == (500, 375)
 
 
 def test_jpeg_folder_is_the_same_whatever_encodes_it(tmp_path):
-    serial = build(shared_dataset("coco-mini"), tmp_path / "serial", images=6, classes=2)
-    parallel = build(shared_dataset("coco-mini"), tmp_path / "parallel", images=6, classes=2, workers=2)
+    serial = build(generated_photos()[0].parent, tmp_path / "serial", images=6, classes=2)
+    parallel = build(generated_photos()[0].parent, tmp_path / "parallel", images=6, classes=2, workers=2)
     assert [p.relative_to(tmp_path / "serial") for p in serial] == [p.relative_to(tmp_path / "parallel")
                                                                     for p in parallel]
     assert [p.read_bytes() for p in serial] == [p.read_bytes() for p in parallel]
@@ -30,7 +30,7 @@ def test_jpeg_folder_is_the_same_whatever_encodes_it(tmp_path):
 
 def test_report_structure_and_cost_model(tmp_path):
     data = tmp_path / "jpegs"
-    build(shared_dataset("coco-mini"), data, images=16, classes=2)
+    build(generated_photos()[0].parent, data, images=16, classes=2)
     out = tmp_path / "report.json"
     main(["--data", str(data), "--json", str(out), "--final-size", "32", "--batch", "4", "--workers", "0",
           "--steps", "2", "--warmup", "1", "--epochs", "30", "--plot", str(tmp_path / "p.png")])
@@ -61,7 +61,7 @@ def test_device_decode_and_compiled_blocks_are_what_runs(tmp_path, monkeypatch):
     torch._dynamo.reset()
     counters.clear()
     data = tmp_path / "jpegs"
-    build(shared_dataset("coco-mini"), data, images=16, classes=2)
+    build(generated_photos()[0].parent, data, images=16, classes=2)
     report = main(["--data", str(data), "--final-size", "32", "--batch", "4", "--workers", "1", "--steps", "2",
                    "--warmup", "1", "--epochs", "30", "--low-frequency", "resize", "--decode", "device",
                    "--compile", "blocks"])

@@ -5,13 +5,13 @@ import pytest
 
 from benchmarks.make_jpeg_folder import build
 from benchmarks.reduced_decode import main, scale_shares
-from tests.conftest import shared_dataset
+from tests.conftest import generated_photos
 
 
 @pytest.fixture(scope="module")
 def jpegs(tmp_path_factory):
     data = tmp_path_factory.mktemp("jpegs")
-    build(shared_dataset("coco-mini"), data, images=16, classes=2)
+    build(generated_photos()[0].parent, data, images=16, classes=2)
     return data
 
 

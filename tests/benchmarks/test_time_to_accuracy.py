@@ -5,7 +5,7 @@ import json
 import pytest
 
 from benchmarks.time_to_accuracy import main, schedules, summarize, time_to
-from tests.conftest import shared_dataset
+from tools.sample_data import class_folders
 
 
 def curve(points):
@@ -36,7 +36,7 @@ def test_compared_schedules_follow_the_protocol():
 
 
 def test_quick_report_structure(tmp_path):
-    data = shared_dataset("tiny-imagenet-20")
+    data = class_folders(tmp_path / "data", classes=20, train_per_class=8, val_per_class=5)
     out = tmp_path / "tta"
     main(["--quick", "--data", str(data), "--out", str(out), "--workers", "0"])
     report = json.loads((out / "results.json").read_text())

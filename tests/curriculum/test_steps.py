@@ -70,13 +70,17 @@ def test_computation_per_step_adds_up_to_the_cost_model(preset, family):
 def test_a_folded_stage_runs_fewer_larger_steps_over_the_same_samples():
     plain = Schedule("p", 2, (Stage(0.0, 0.5, 32), Stage(0.5, 1.0, 64)))
     folded = Schedule("f", 2, (Stage(0.0, 0.5, 32, fold=2), Stage(0.5, 1.0, 64)))
-    a, b = StepPlan(plain, dataset_size=64, batch_size=8), StepPlan(folded, dataset_size=64, batch_size=8)
-    assert [(s.batch, s.steps, s.fold) for s in a.stages] == [(8, 8, 1), (8, 8, 1)]
-    assert [(s.batch, s.steps, s.fold) for s in b.stages] == [(16, 4, 2), (8, 8, 1)]
+    a = StepPlan(plain, dataset_size=64, batch_size=8, accum_iter=2)
+    b = StepPlan(folded, dataset_size=64, batch_size=8, accum_iter=2)
+    assert [(s.batch, s.steps, s.fold, s.accum, s.global_batch) for s in a.stages] == [(8, 8, 1, 2, 16)] * 2
+    assert [(s.batch, s.steps, s.fold, s.accum, s.global_batch) for s in b.stages] == [(16, 4, 2, 1, 16),
+                                                                                       (8, 8, 1, 2, 16)]
     assert a.total_samples == b.total_samples == 128
     assert [b.stream_offset(t) for t in range(4)] == [a.stream_offset(2 * t) for t in range(4)]  # the same samples
     assert [b.progress(t) for t in range(5)] == pytest.approx([a.progress(2 * t) for t in range(5)])
     assert "fold" in b.table()
+    with pytest.raises(ValueError, match=r"schedule.fold=2 .* optim.accum_iter \(1\) must be a multiple of it"):
+        StepPlan(folded, dataset_size=64, batch_size=8)
 
 
 def test_fold_is_a_positive_int_and_never_replays():

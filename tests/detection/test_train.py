@@ -1,4 +1,5 @@
-"""RetinaNet and Cascade Mask R-CNN on the shared COCO sample from a pretrain_mae checkpoint, through the CLI."""
+"""RetinaNet and Cascade Mask R-CNN on a generated COCO-layout set of shapes from a pretrain_mae checkpoint, through
+the CLI."""
 from tests.conftest import require_openmmlab
 
 require_openmmlab("mmdet")  # before anything imports mmengine / mmvit
@@ -11,7 +12,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import shared_dataset
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -38,10 +38,10 @@ def train_losses(work_dir: Path) -> list[float]:
     ("retinanet_vit-tiny_cpu_coco-mini.py", ["bbox"], 24),
     ("cascade-mask-rcnn_vit-tiny_cpu_coco-mini.py", ["bbox", "segm"], 8),
 ])
-def test_trains_from_pretrain_mae_and_reports_coco_ap(pretrained_mae, tmp_path, config, metrics, iters):
+def test_trains_from_pretrain_mae_and_reports_coco_ap(pretrained_mae, sample_data, tmp_path, config, metrics, iters):
     """A few iterations on the same 2 images: the loss must fall (it cannot if the model, the optimiser or the
     layer-decay groups are broken), and COCO AP is computed and printed; then (RetinaNet) resume and test."""
-    data = shared_dataset("coco-mini")
+    data = sample_data / "coco"
     options = [f"model.backbone.pretrained={pretrained_mae / 'encoder.pth'}", f"data_root={data}/",
                f"train_dataloader.dataset.data_root={data}/", f"val_dataloader.dataset.data_root={data}/",
                f"test_dataloader.dataset.data_root={data}/",
@@ -68,9 +68,9 @@ def test_trains_from_pretrain_mae_and_reports_coco_ap(pretrained_mae, tmp_path, 
     assert f"{metrics[-1]}_mAP_copypaste" in log
 
 
-def test_torchrun_two_processes(tmp_path):
+def test_torchrun_two_processes(sample_data, tmp_path):
     """DDP under torchrun (`--launcher pytorch`); on a CPU host the ranks talk over gloo."""
-    data = shared_dataset("coco-mini")
+    data = sample_data / "coco"
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "detection.train",
            str(REPO / "configs/detection/retinanet_vit-tiny_cpu_coco-mini.py"), "--launcher", "pytorch",
            "--work-dir", str(tmp_path), "--cfg-options", f"train_dataloader.dataset.data_root={data}/",
@@ -120,10 +120,10 @@ def shrunk(config: str, out: Path) -> Path:
 
 @pytest.mark.parametrize("config, metric", [("retinanet_vit-b_vitdet-lsj-100e_coco.py", "bbox"),
                                             ("cascade-mask-rcnn_vit-b_vitdet-lsj-100e_coco.py", "segm")])
-def test_vitdet_protocol_config_trains_and_evaluates(tmp_path, config, metric):
+def test_vitdet_protocol_config_trains_and_evaluates(sample_data, tmp_path, config, metric):
     """The ViTDet-protocol config itself (LSJ crops, fixed-size padding, its heads, schedule and optimiser) at
-    128 px with the micro ViT: four iterations on COCO images, then COCO evaluation."""
-    data = shared_dataset("coco-mini")
+    128 px with the micro ViT: four iterations on COCO-layout images, then COCO evaluation."""
+    data = sample_data / "coco"
     log = run("detection.train", shrunk(config, tmp_path / "tiny.py"), tmp_path / "run",
               "train_dataloader.batch_size=2", "train_dataloader.num_workers=0",
               "train_dataloader.persistent_workers=False", "val_dataloader.num_workers=0",

@@ -45,3 +45,17 @@ def test_missing_and_looping_files(tmp_path):
     loop.write_text("_base_: a.yaml\n")
     with pytest.raises(ValueError, match="loops"):
         load_config(PretrainConfig, loop)
+
+
+def test_environment_variables_fill_a_config_as_in_mmengine(tmp_path, monkeypatch):
+    path = tmp_path / "c.yaml"
+    path.write_text('data: {path: "{{$EFFICIENTTRAIN_TEST_ROOT:data}}/set", split: "{{ $EFFICIENTTRAIN_TEST_SPLIT }}"}\n')
+    monkeypatch.setenv("EFFICIENTTRAIN_TEST_SPLIT", "val")
+    monkeypatch.delenv("EFFICIENTTRAIN_TEST_ROOT", raising=False)
+    data = load_config(PretrainConfig, path).data
+    assert (data.path, data.split) == ("data/set", "val")
+    monkeypatch.setenv("EFFICIENTTRAIN_TEST_ROOT", "/datasets")
+    assert load_config(PretrainConfig, path).data.path == "/datasets/set"
+    monkeypatch.delenv("EFFICIENTTRAIN_TEST_SPLIT")
+    with pytest.raises(ValueError, match="reads the environment variable EFFICIENTTRAIN_TEST_SPLIT, which is not set"):
+        load_config(PretrainConfig, path)

@@ -15,13 +15,13 @@ from engine.data import CorruptImageError, CurriculumSamples, ImageFolderDataset
 from engine.device_decode import Encoded, EncodedBatch, EncodedCrop, decode_jpegs, resample_weights
 from engine.distributed import DistInfo
 from pretrain_mae.data import train_transform
-from tests.conftest import shared_dataset
+from tests.conftest import generated_photos
 
 CPU = torch.device("cpu")
 
 
 def photos(count=8):
-    return sorted((shared_dataset("coco-mini") / "train2017").glob("*.jpg"))[:count]
+    return generated_photos()[:count]
 
 
 def both(paths, size, mode, decode="device"):

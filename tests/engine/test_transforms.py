@@ -10,11 +10,11 @@ from torchvision import transforms
 from curriculum import low_frequency_crop
 from engine.transforms import with_low_frequency
 from pretrain_mae.data import normalize_on_device, train_transform
-from tests.conftest import shared_dataset
+from tests.conftest import generated_photos
 
 
 def photo():
-    path = sorted((shared_dataset("coco-mini") / "train2017").glob("*.jpg"))[3]
+    path = generated_photos()[3]
     return Image.open(path).convert("RGB")
 
 

@@ -14,7 +14,7 @@ import torch
 from engine.config import load_config
 from finetune.config import DEMO_CONFIG, FinetuneConfig
 from finetune.train import build_model, finetune
-from tests.conftest import link_subset, shared_dataset
+from tests.conftest import link_subset, real_dataset
 from timm.optim import create_optimizer_v2
 
 REPO = Path(__file__).resolve().parents[2]
@@ -40,7 +40,7 @@ def test_layer_decay_lr_ratios():
         assert scale[id(names[f"blocks.{i}.attn.qkv.weight"])] == pytest.approx(0.65 ** (depth - i))
 
 
-def test_pretrained_mae_encoder_loads_and_another_schedule_is_refused(tmp_path):
+def test_pretrained_mae_encoder_loads_and_another_schedule_is_refused(tmp_path, capsys):
     from pretrain_mae.model import build_mae, encoder_state_dict
     mae = build_mae("mae_vit_tiny", patch_size=8, embed_dim=64, depth=2, num_heads=2)
     torch.save({"model": encoder_state_dict(mae, 64)}, tmp_path / "encoder.pth")
@@ -50,14 +50,19 @@ def test_pretrained_mae_encoder_loads_and_another_schedule_is_refused(tmp_path):
     model = build_model(cfg, 10, 64)
     torch.testing.assert_close(model.blocks[0].mlp.fc1.weight, mae.blocks[0].mlp.fc1.weight)
     finetune(load_config(FinetuneConfig, DEMO_CONFIG, overrides + ["schedule.epochs=3"]))
+    (line,) = [x for x in capsys.readouterr().out.splitlines() if x.startswith("model weights from")]
+    assert line == (f"model weights from {tmp_path / 'encoder.pth'}: 28 tensors loaded, pos_embed kept at its grid, "
+                    f"initialised (not in the source): ['fc_norm.weight', 'fc_norm.bias', 'head.weight', 'head.bias'], "
+                    f"unused: ['norm.weight', 'norm.bias']")
     with pytest.raises(RuntimeError, match="different schedule"):  # a finished 3-epoch run cannot grow silently
         finetune(load_config(FinetuneConfig, DEMO_CONFIG, overrides + ["schedule.epochs=5"]))
 
 
-def test_pretrain_mae_checkpoint_beats_random_init(pretrained_mae, tmp_path):
-    """Same 4-epoch fine-tune on 100 images per class, evaluated on the 1,000 val images: MAE init must win."""
+def test_pretrain_mae_checkpoint_beats_random_init(pretrained_mae_photos, tmp_path):
+    """Real photographs: the same 4-epoch fine-tune on 100 Tiny-ImageNet-20 images per class, evaluated on the 1,000
+    val images: MAE init must win."""
     data = tmp_path / "data"
-    source = shared_dataset("tiny-imagenet-20")
+    source = real_dataset("tiny-imagenet-20")
     link_subset(source / "train", data / "train", classes=None, per_class=100)
     (data / "val").symlink_to(source / "val")
     common = ["model.patch_size=8", "model.embed_dim=96", "model.depth=4", "model.num_heads=3",
@@ -65,7 +70,7 @@ def test_pretrain_mae_checkpoint_beats_random_init(pretrained_mae, tmp_path):
               "optim.blr=2e-3", "optim.layer_decay=0.75", "run.progress=false"]
     top1 = {}
     for init in ("pretrained", "random"):
-        weights = pretrained_mae / "checkpoint-last.pth" if init == "pretrained" else "null"
+        weights = pretrained_mae_photos / "checkpoint-last.pth" if init == "pretrained" else "null"
         finetune(load_config(FinetuneConfig, DEMO_CONFIG, common + [f"model.pretrained={weights}",
                                                                     f"run.output_dir={tmp_path / init}"]))
         top1[init] = records(tmp_path / init)[-1]["top1"]
@@ -184,11 +189,11 @@ def test_mixup_cutmix_train_on_soft_targets():
     assert float(soft.max()) < 1.0  # label smoothing and mixing: no one-hot target is left
 
 
-def test_corrupt_images_are_counted_and_a_fully_corrupt_or_empty_set_fails(tiny_imagenet_subset, tmp_path):
+def test_corrupt_images_are_counted_and_a_fully_corrupt_or_empty_set_fails(image_folder, tmp_path):
     import shutil
     from engine.data import CorruptImageError
     data = tmp_path / "data"
-    shutil.copytree(tiny_imagenet_subset, data, symlinks=True)
+    shutil.copytree(image_folder, data, symlinks=True)
     (next((data / "train").iterdir()) / "broken.JPEG").write_bytes(b"\xff\xd8 not a jpeg")
     common = ["data.dataset=imagefolder", f"data.path={data}", "data.val_split=train", "data.on_corrupt=skip",
               "schedule.epochs=1", "schedule.preset=baseline"]

@@ -15,7 +15,7 @@ from engine.config import load_config
 from mmvit.dataset_checks import ClassMismatchError, check_classes, point_at
 from pretrain_mae.config import PretrainConfig
 from pretrain_mae.model import build_mae, encoder_state_dict
-from tests.conftest import shared_dataset
+from tools.sample_data import coco_shapes
 
 REPO = Path(__file__).resolve().parents[2]
 DET = REPO / "configs/detection/cascade-mask-rcnn_vit-tiny_cpu_coco-mini.py"
@@ -35,14 +35,14 @@ def all_strings(node):
 
 def test_data_root_reaches_every_dataset_and_evaluator(tmp_path):
     copy = tmp_path / "coco-copy"
-    shutil.copytree(shared_dataset("coco-mini"), copy)
+    coco_shapes(copy)
     cfg = Config.fromfile(DET)
     changes = point_at(cfg, str(copy))
     assert changes and cfg.data_root == str(copy)
     sections = [cfg[k] for k in ("train_dataloader", "val_dataloader", "test_dataloader", "val_evaluator",
                                  "test_evaluator")]
     paths = [s for section in sections for s in all_strings(section) if "/" in s]
-    assert not [p for p in paths if "shared/data/coco-mini" in p], paths
+    assert not [p for p in paths if "coco-mini" in p], paths
     assert cfg.val_evaluator.ann_file == f"{copy}/annotations/instances_val2017.json"
     from mmdet.utils import register_all_modules
     from mmengine.registry import DATASETS

@@ -35,18 +35,18 @@ def records(out):
     return [r for _, r in sorted({r["epoch"]: r for r in lines}.items())]
 
 
-def run_cli(args, **kwargs):
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+def run_cli(args, env=None, **kwargs):
+    env = env or {**os.environ, "PYTHONPATH": str(REPO)}
     return subprocess.Popen([sys.executable, "-m", "pretrain_mae", *args], cwd=REPO, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kwargs)
 
 
-def test_stage_switch_follows_schedule(tiny_imagenet_subset, tmp_path):
+def test_stage_switch_follows_schedule(image_folder, tmp_path):
     schedule = Schedule("test", 4, (Stage(0.0, 0.5, 48, batch_scale=2.0, replay=2, buffer_batches=4),
                                     Stage(0.5, 1.0, 64)))
     schedule.save(tmp_path / "schedule.yaml")
     out = tmp_path / "run"
-    cfg = load_config(PretrainConfig, None, config(tiny_imagenet_subset, out, f"schedule.file={tmp_path}/schedule.yaml",
+    cfg = load_config(PretrainConfig, None, config(image_folder, out, f"schedule.file={tmp_path}/schedule.yaml",
                                                     "schedule.epochs=4"))
     pretrain(cfg)
     got = records(out)
@@ -61,22 +61,22 @@ def test_stage_switch_follows_schedule(tiny_imagenet_subset, tmp_path):
     assert encoder["model"]["pos_embed"].shape == (1, 1 + 64, 64)
 
 
-def test_loss_decreases_on_tiny_imagenet(tiny_imagenet_subset, tmp_path):
-    cfg = load_config(PretrainConfig, None, config(tiny_imagenet_subset, tmp_path, "schedule.epochs=6",
+def test_loss_decreases(image_folder, tmp_path):
+    cfg = load_config(PretrainConfig, None, config(image_folder, tmp_path, "schedule.epochs=4",
                                                     "optim.blr=1e-2", "schedule.preset=baseline"))
     pretrain(cfg)
     losses = [r["loss"] for r in records(tmp_path)]
     assert losses[-1] < 0.85 * losses[0] and losses == sorted(losses, reverse=True), losses
 
 
-def test_loader_crop_matches_device_crop_and_resize_runs(tiny_imagenet_subset, tmp_path):
+def test_loader_crop_matches_device_crop_and_resize_runs(image_folder, tmp_path):
     common = ["schedule.epochs=2", "schedule.preset=efficienttrain", "run.save_every=0"]
     runs = {}
     for mode, decode in (("fft", "full"), ("fft-loader", "full"), ("resize", "full"), ("resize", "reduced"),
                          ("resize", "device"), ("resize", "box")):
         name = mode if decode == "full" else f"{mode}-{decode}"
         workers = 1 if decode in ("device", "box") else 0  # also the batch's way from a worker and decode-ahead
-        pretrain(load_config(PretrainConfig, None, config(tiny_imagenet_subset, tmp_path / name, *common,
+        pretrain(load_config(PretrainConfig, None, config(image_folder, tmp_path / name, *common,
                                                            f"schedule.low_frequency={mode}", f"data.decode={decode}",
                                                            f"data.num_workers={workers}")))
         runs[name] = records(tmp_path / name)
@@ -106,11 +106,11 @@ def test_data_decode_reaches_the_loader_transform(tmp_path):
         load_config(PretrainConfig, None, ["data.decode=draft"])
 
 
-def test_efficienttrain_pp_with_replay_runs_every_stage(tiny_imagenet_subset, tmp_path):
+def test_efficienttrain_pp_with_replay_runs_every_stage(image_folder, tmp_path):
     """ET++ (deit_small lists, replay 4 / 2) from a budget of 2 epochs: all ten stages get steps, lr follows the
     computation spent."""
     pretrain(load_config(PretrainConfig, None, config(
-        tiny_imagenet_subset, tmp_path, "schedule.preset=efficienttrain++", "schedule.family=deit_small",
+        image_folder, tmp_path, "schedule.preset=efficienttrain++", "schedule.family=deit_small",
         "schedule.replay=true", "schedule.epochs=2", "schedule.low_frequency=resize", "optim.batch_size=8")))
     got = records(tmp_path)
     assert [r["size"] for r in got][-1] == 64 and got[0]["size"] == 24
@@ -119,9 +119,9 @@ def test_efficienttrain_pp_with_replay_runs_every_stage(tiny_imagenet_subset, tm
                                                                family="deit_small").epochs, rel=0.02)
 
 
-def test_kill_then_resume_reproduces_losses(tiny_imagenet_subset, tmp_path):
+def test_kill_then_resume_reproduces_losses(image_folder, tmp_path):
     args = ["--config", str(REPO / "pretrain_mae/demo.yaml")]
-    common = [f"--set={s}" for s in config(tiny_imagenet_subset, "X", "schedule.epochs=6", "run.save_every=0")]
+    common = [f"--set={s}" for s in config(image_folder, "X", "schedule.epochs=6", "run.save_every=0")]
     reference = run_cli(args + common + [f"--set=run.output_dir={tmp_path / 'ref'}"])
     assert reference.wait(timeout=300) == 0, reference.stdout.read()
     out = tmp_path / "killed"
@@ -145,8 +145,8 @@ def test_kill_then_resume_reproduces_losses(tiny_imagenet_subset, tmp_path):
     assert [r["size"] for r in records(out)] == [48, 48, 48, 56, 64, 64]
 
 
-def test_two_process_ddp_matches_one_process(tiny_imagenet_subset, tmp_path):
-    common = config(tiny_imagenet_subset, "X", "schedule.epochs=2", "run.save_every=0", "run.device=cpu")
+def test_two_process_ddp_matches_one_process(image_folder, tmp_path):
+    common = config(image_folder, "X", "schedule.epochs=2", "run.save_every=0", "run.device=cpu")
     single = load_config(PretrainConfig, REPO / "pretrain_mae/demo.yaml", common + [f"run.output_dir={tmp_path / 'one'}"])
     pretrain(single)
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
@@ -160,9 +160,9 @@ def test_two_process_ddp_matches_one_process(tiny_imagenet_subset, tmp_path):
     assert [r["loss"] for r in two] == pytest.approx([r["loss"] for r in one], rel=1e-4)
 
 
-def test_corrupt_image_is_reported_by_path(tiny_imagenet_subset, tmp_path, caplog):
+def test_corrupt_image_is_reported_by_path(image_folder, tmp_path, caplog):
     data = tmp_path / "data"
-    shutil.copytree(tiny_imagenet_subset, data, symlinks=True)
+    shutil.copytree(image_folder, data, symlinks=True)
     broken = next((data / "train").iterdir()) / "broken.JPEG"
     broken.write_bytes(b"\xff\xd8 this is not a jpeg")
     cfg = load_config(PretrainConfig, None, config(data, tmp_path / "err", "schedule.epochs=1"))
@@ -177,10 +177,10 @@ def test_corrupt_image_is_reported_by_path(tiny_imagenet_subset, tmp_path, caplo
     assert skips and all("broken.JPEG" in m for m in skips)
 
 
-def test_with_device_decoding_a_corrupt_jpeg_is_skipped_when_asked(tiny_imagenet_subset, tmp_path, caplog):
+def test_with_device_decoding_a_corrupt_jpeg_is_skipped_when_asked(image_folder, tmp_path, caplog):
     """The header parses, so the file travels as bytes and fails in the training process's decode."""
     data = tmp_path / "data"
-    shutil.copytree(tiny_imagenet_subset, data, symlinks=True)
+    shutil.copytree(image_folder, data, symlinks=True)
     first = sorted(next((data / "train").iterdir()).iterdir())[0]
     whole = first.read_bytes()
     (first.parent / "truncated.JPEG").write_bytes(whole[:len(whole) // 3])
@@ -193,17 +193,47 @@ def test_with_device_decoding_a_corrupt_jpeg_is_skipped_when_asked(tiny_imagenet
     assert skips and all("truncated.JPEG" in m for m in skips)
 
 
-def test_a_missing_split_stops_the_run_naming_the_path(tiny_imagenet_subset, tmp_path):
-    for split in ("trian", "val"):
-        cfg = load_config(PretrainConfig, None, config(tiny_imagenet_subset, tmp_path, f"data.split={split}"))
+def test_a_missing_split_stops_the_run_naming_the_path(image_folder, tmp_path):
+    for split in ("trian", "test"):
+        cfg = load_config(PretrainConfig, None, config(image_folder, tmp_path, f"data.split={split}"))
         with pytest.raises(FileNotFoundError, match=f"data.split='{split}': .*{split} is not a folder"):
             pretrain(cfg)
+    # the command line says it in one line, exit status 2, no traceback (kept behind EFFICIENTTRAIN_DEBUG=1)
+    cli = run_cli([f"--set=data.path={image_folder}", "--set=data.split=trian"])
+    output = cli.communicate(timeout=300)[0]
+    lines = [line for line in output.splitlines() if line.startswith("error:")]
+    assert cli.returncode == 2 and "Traceback" not in output, output
+    assert len(lines) == 1 and f"{image_folder}/trian is not a folder" in lines[0], output
+    debug = run_cli([f"--set=data.path={image_folder}", "--set=data.split=trian"],
+                    env={**os.environ, "PYTHONPATH": str(REPO), "EFFICIENTTRAIN_DEBUG": "1"})
+    assert debug.wait(timeout=300) == 1 and "Traceback" in debug.stdout.read()
 
 
-def test_resume_with_another_schedule_is_refused(tiny_imagenet_subset, tmp_path):
-    pretrain(load_config(PretrainConfig, None, config(tiny_imagenet_subset, tmp_path, "schedule.epochs=1")))
+def test_a_corrupt_image_in_a_loader_worker_is_one_line(image_folder, tmp_path):
+    data = tmp_path / "data"
+    shutil.copytree(image_folder, data, symlinks=True)
+    (next((data / "train").iterdir()) / "broken.JPEG").write_bytes(b"\xff\xd8 this is not a jpeg")
+    cli = run_cli([f"--set={s}" for s in config(data, tmp_path / "run", "schedule.epochs=1", "data.num_workers=1")])
+    output = cli.communicate(timeout=300)[0]
+    assert cli.returncode == 2 and "Traceback" not in output, output
+    (line,) = [line for line in output.splitlines() if line.startswith("error:")]
+    assert line.startswith("error: unreadable image ") and "broken.JPEG" in line, line
+
+
+def test_the_global_batch_sets_the_accumulation_and_folds_the_small_stages(image_folder, tmp_path, capsys):
+    pretrain(load_config(PretrainConfig, None, config(image_folder, tmp_path, "schedule.epochs=2",
+                                                       "optim.batch_size=8", "optim.global_batch=32")))
+    printed = capsys.readouterr().out
+    assert "global batch 32 = 8 per device x 1 device x 4 accumulation steps" in printed
+    assert "schedule.fold=2 (automatic: accumulation 4 is even)" in printed
+    got = records(tmp_path)
+    assert [(r["size"], r["batch"], r["global_batch"]) for r in got] == [(48, 16, 32), (64, 8, 32)]
+
+
+def test_resume_with_another_schedule_is_refused(image_folder, tmp_path):
+    pretrain(load_config(PretrainConfig, None, config(image_folder, tmp_path, "schedule.epochs=1")))
     with pytest.raises(RuntimeError, match="different schedule"):
-        pretrain(load_config(PretrainConfig, None, config(tiny_imagenet_subset, tmp_path, "schedule.epochs=3")))
+        pretrain(load_config(PretrainConfig, None, config(image_folder, tmp_path, "schedule.epochs=3")))
 
 
 def test_readme_demo_command_runs_without_data(tmp_path):

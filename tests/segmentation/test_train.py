@@ -1,4 +1,4 @@
-"""UperNet on the shared ADE20K-layout samples from a pretrain_mae checkpoint: trains, evaluates mIoU."""
+"""UperNet on generated ADE20K-layout label maps from a pretrain_mae checkpoint: trains, evaluates mIoU."""
 from tests.conftest import require_openmmlab
 
 require_openmmlab("mmseg")  # before anything imports mmengine / mmvit
@@ -10,17 +10,17 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import shared_dataset
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.parametrize("config, dataset, iters, classes", [
-    ("upernet_vit-tiny_cpu_camvid-ade.py", "camvid-ade", 20, 11),
-    ("upernet_vit-tiny_cpu_ade20k-2img.py", "ade20k-2img", 4, 150),
+    ("upernet_vit-tiny_cpu_camvid-ade.py", "ade", 20, 11),
+    ("upernet_vit-tiny_cpu_ade20k-2img.py", "ade150", 4, 150),
 ])
-def test_trains_from_pretrain_mae_and_reports_miou(pretrained_mae, tmp_path, config, dataset, iters, classes):
-    data = shared_dataset(dataset)
+def test_trains_from_pretrain_mae_and_reports_miou(pretrained_mae, sample_data, tmp_path, config, dataset, iters,
+                                                   classes):
+    data = sample_data / dataset
     cmd = [sys.executable, "-m", "segmentation.train", str(REPO / "configs/segmentation" / config),
            "--work-dir", str(tmp_path), "--cfg-options", f"model.backbone.pretrained={pretrained_mae / 'encoder.pth'}",
            f"train_dataloader.dataset.data_root={data}", f"val_dataloader.dataset.data_root={data}",
@@ -34,5 +34,32 @@ def test_trains_from_pretrain_mae_and_reports_miou(pretrained_mae, tmp_path, con
     final = records[-1]
     assert 0.0 <= final["mIoU"] <= 100.0 and 0.0 < final["aAcc"] <= 100.0
     assert log.count("|") > classes  # the per-class IoU table lists every class
-    if dataset == "camvid-ade":  # 20 iterations on street scenes: beyond labelling every pixel as one class
+    if classes == 11:  # 20 iterations on 11 classes: beyond labelling every pixel as one class
         assert final["mIoU"] > 100.0 / classes, final
+
+
+def test_labels_outside_the_classes_stop_the_run_in_one_line(tmp_path):
+    """Label maps holding 40 against the 11-class config: found by the scan before training, named with the file."""
+    from tools.sample_data import ade_shapes
+    data = ade_shapes(tmp_path / "ade", classes=11, train=3, val=1, labels=(1, 5, 40))
+    cmd = [sys.executable, "-m", "segmentation.train", str(REPO / "configs/segmentation/upernet_vit-tiny_cpu_camvid-ade.py"),
+           "--work-dir", str(tmp_path / "run"), "--data-root", str(data)]
+    done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stdout[-2000:] + done.stderr[-2000:]
+    (line,) = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert "holds segmentation label 40 (39 after reduce_zero_label)" in line, line
+    assert "model.decode_head.num_classes=11" in line and "annotations/training/ADE_training_" in line, line
+
+
+def test_the_label_scan_accepts_ignored_values_and_reports_the_count(tmp_path):
+    from mmengine.config import Config
+
+    from mmvit.dataset_checks import LabelRangeError, check_labels, point_at
+    from tools.sample_data import ade_shapes
+    cfg = Config.fromfile(REPO / "configs/segmentation/upernet_vit-tiny_cpu_camvid-ade.py")
+    point_at(cfg, str(ade_shapes(tmp_path / "ok", classes=11, train=2, val=1, labels=(1, 11, 255))))
+    notes = []
+    assert check_labels(cfg, notes.append) == 3 and "label maps checked: 3 files" in notes[0]
+    point_at(cfg, str(ade_shapes(tmp_path / "bad", classes=11, train=2, val=1, labels=(1, 12))))
+    with pytest.raises(LabelRangeError, match="label 12 .*num_classes=11"):
+        check_labels(cfg, None)

@@ -1,10 +1,11 @@
-# Data, schedule and optimiser of the CPU-sized runs on the shared COCO sample (small images, a few iterations).
+# Data, schedule and optimiser of the CPU-sized runs on COCO-mini, a few COCO 2017 images under $EFFICIENTTRAIN_DATA
+# (default ./data; small images, a few iterations).
 _base_ = [
     'mmdet::_base_/datasets/coco_instance.py',
     'mmdet::_base_/default_runtime.py',
 ]
 
-data_root = '../shared/data/coco-mini/'
+data_root = '{{$EFFICIENTTRAIN_DATA:data}}/coco-mini/'  # or --data-root DIR
 image_scale = (192, 128)
 train_pipeline = [
     dict(type='LoadImageFromFile'),
