@@ -15,7 +15,7 @@
   (``engine.device_decode.EncodedBatch.decode``): images/s, and the decoder's pixels against Pillow's decode of the
   same files (mean absolute difference, grey levels), so the GPU decoder's price in step time and in pixels is
   known; the crop again with float32 matrix products in TF32 (``torch.set_float32_matmul_precision("high")``;
-  tensor cores on a GPU) and how many of its pixels differ from the float32 crop's: the third lease's profile put
+  tensor cores on a GPU) and how many of its pixels differ from the float32 crop's: a profile on an H200 put
   the crop's float32 products at about 8.5 ms of GPU time a batch of 256 at 224 px, 12 % of ViT-B's step; and the
   crop's fixed cost a batch (``crop_dispatch``: the host's share, what the thread decoding ahead
   of the training step spends whatever the images' size), padding the images as one batch and with a copy each;

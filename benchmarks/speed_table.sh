@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The README's GPU speed rows in one command (issue 11), sized to fit a short lease of one GPU machine:
+# The benchmark report's GPU speed rows in one command, sized to fit under ten minutes on one GPU machine:
 #   1. build the 500x375 JPEG folder from PHOTOS (benchmarks/make_jpeg_folder.py, one process per core);
 #   2. run the whole path once on a tiny model (seconds; decoded on the device, the first long runs' path), so a
 #      broken environment stops before the long runs;
@@ -8,7 +8,7 @@
 #      configs' path, `fft` mode with batches twice as large below 224 (schedule.fold=2, the official launchers'
 #      256 x 2 against 128 x 4; a few steps a size profiled: how busy the GPU was), then `resize` mode with fold
 #      and run.compile=blocks (each transformer block compiled, one graph per stage size shared by the blocks),
-#      `resize` mode with fold (the third lease's 1.52-1.55x) and without, with compile=blocks alone, and with
+#      `resize` mode with fold (the 1.52-1.55x of benchmarks/README.md) and without, with compile=blocks alone, and with
 #      data.decode=box (Pillow decodes in the workers, the GPU resamples the box: for GPUs without nvJPEG hardware);
 #   4. loader_costs: the worker's stages, loader images/s for 4-16 workers, the transport of a device-decode
 #      batch, batched nvJPEG decoding on the GPU; then `fft` mode with data.decode=device;
@@ -21,8 +21,7 @@
 # ONLY="resize-box loader-costs") runs those alone: a second call on a warm machine.
 #
 #   bash benchmarks/speed_table.sh PHOTOS MAE_CLONE OUT
-# BENCH_COMMIT names the commit the reports record when the tree is a copy whose .git is not its own (the device
-# tool's). MODEL, BATCH, WORKERS, STEPS, WARMUP, AMP, DATA, DECODE_DEVICE, PYTHON and BUDGET_S override the defaults
+# BENCH_COMMIT names the commit the reports record when the tree is a copy whose .git is not its own. MODEL, BATCH, WORKERS, STEPS, WARMUP, AMP, DATA, DECODE_DEVICE, PYTHON and BUDGET_S override the defaults
 # (e.g. MODEL=mae_vit_tiny BATCH=8 WORKERS=2 STEPS=2 WARMUP=1 AMP=none DECODE_DEVICE=cpu to try it on a CPU).
 set -u -o pipefail
 photos=${1:?usage: speed_table.sh PHOTOS MAE_CLONE OUT}
