@@ -7,6 +7,8 @@
   the classes of every dataset (their ``metainfo``, else the dataset type's ``METAINFO``) and, for COCO-format
   evaluation, the categories of the annotation file; otherwise per-class metrics would be reported under the wrong
   names. A mismatch stops the run naming both numbers.
+* ``check_annotations(cfg)``: every dataset's annotation file exists and, up to 128 MB, parses as JSON; otherwise
+  the run stops naming the file (mmengine would fail later, inside a loader, with the parser's message alone).
 * ``check_labels(cfg)``: every segmentation label map of every split is read once before training (in threads) and
   each value checked against the decode head's classes after ``reduce_zero_label`` (mmseg's ``LoadAnnotations``:
   0 becomes the ignore index 255, every other value ``v`` becomes ``v - 1``). A value outside ``[0, num_classes)``
@@ -23,7 +25,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-__all__ = ["point_at", "check_classes", "check_labels", "ClassMismatchError", "LabelRangeError"]
+__all__ = ["point_at", "check_annotations", "check_classes", "check_labels", "ClassMismatchError", "LabelRangeError"]
 
 SPLITS = ("train_dataloader", "val_dataloader", "test_dataloader")
 EVALUATORS = ("val_evaluator", "test_evaluator")
@@ -136,6 +138,28 @@ def check_classes(cfg) -> None:
         for head, n in heads.items():
             if categories and n != categories:
                 raise ClassMismatchError(f"{head}={n} but {evaluator}.ann_file {ann} lists {categories} categories")
+
+
+def check_annotations(cfg) -> None:
+    """Raise ``FileNotFoundError`` / ``ValueError`` naming a dataset's missing or unreadable JSON annotation file."""
+    for split in SPLITS:
+        loader = cfg.get(split)
+        if not loader or "dataset" not in loader:
+            continue
+        dataset = loader["dataset"]
+        while "dataset" in dataset:
+            dataset = dataset["dataset"]
+        ann = dataset.get("ann_file")
+        if not ann or not str(ann).endswith(".json"):
+            continue
+        path = Path(dataset.get("data_root") or "") / ann
+        if not path.is_file():
+            raise FileNotFoundError(f"{split}.dataset.ann_file: {path} does not exist")
+        if path.stat().st_size <= 2 ** 27:
+            try:
+                json.loads(path.read_bytes())
+            except ValueError as err:
+                raise ValueError(f"{split}.dataset.ann_file: {path} is not valid JSON ({err})") from None
 
 
 def _label_values(path: Path) -> np.ndarray:

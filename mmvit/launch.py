@@ -18,7 +18,7 @@ from mmengine.runner import Runner
 from engine.cli import main_guard
 
 from .checkpoint_compat import weights_only_checkpoints
-from .dataset_checks import check_classes, check_labels, point_at
+from .dataset_checks import check_annotations, check_classes, check_labels, point_at
 
 __all__ = ["main"]
 
@@ -49,6 +49,7 @@ def build_config(args: argparse.Namespace, mode: str) -> Config:
     if args.data_root:
         for change in point_at(cfg, args.data_root):
             print(f"--data-root: {change}")
+    check_annotations(cfg)
     check_classes(cfg)
     if mode == "train":
         check_labels(cfg)

@@ -144,3 +144,15 @@ def test_mixed_precision_config_on_a_cpu_host_names_the_flag(tmp_path):
     with pytest.raises(SystemExit, match="AmpOptimWrapper.*add --no-amp"):
         main("train", "detection", [str(REPO / "configs/detection/retinanet_vit-b_1x_coco.py"), "--work-dir",
                                     str(tmp_path)])
+
+
+def test_an_unreadable_annotation_file_stops_the_run_in_one_line(tmp_path):
+    from tools.sample_data import coco_shapes
+    data = coco_shapes(tmp_path / "coco", train=2, val=2)
+    (data / "annotations/instances_train2017.json").write_text('{"images": [')
+    cmd = [sys.executable, "-m", "detection.train", str(REPO / "configs/detection/retinanet_vit-tiny_cpu_coco-mini.py"),
+           "--work-dir", str(tmp_path / "run"), "--data-root", f"{data}/"]
+    done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr[-3000:]
+    (line,) = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert "instances_train2017.json is not valid JSON" in line and line.startswith("error: train_dataloader"), line
