@@ -9,7 +9,7 @@
   names. A mismatch stops the run naming both numbers.
 * ``check_annotations(cfg)``: every dataset's annotation file exists and, up to 128 MB, parses as JSON; otherwise
   the run stops naming the file (mmengine would fail later, inside a loader, with the parser's message alone).
-* ``check_labels(cfg)``: every segmentation label map of every split is read once before training (in threads) and
+* ``check_labels(cfg)``: every segmentation label map of the splits a run uses is read once at start (in threads) and
   each value checked against the decode head's classes after ``reduce_zero_label`` (mmseg's ``LoadAnnotations``:
   0 becomes the ignore index 255, every other value ``v`` becomes ``v - 1``). A value outside ``[0, num_classes)``
   that is not the ignore index stops the run naming the file, the value and the class count, where the loss would
@@ -140,15 +140,22 @@ def check_classes(cfg) -> None:
                 raise ClassMismatchError(f"{head}={n} but {evaluator}.ann_file {ann} lists {categories} categories")
 
 
-def check_annotations(cfg) -> None:
-    """Raise ``FileNotFoundError`` / ``ValueError`` naming a dataset's missing or unreadable JSON annotation file."""
-    for split in SPLITS:
+def _split_datasets(cfg, splits=SPLITS):
+    """``(split, dataset config)`` of the ``splits``' data loaders, wrappers (RepeatDataset, ...) unwrapped."""
+    for split in splits:
         loader = cfg.get(split)
         if not loader or "dataset" not in loader:
             continue
         dataset = loader["dataset"]
         while "dataset" in dataset:
             dataset = dataset["dataset"]
+        yield split, dataset
+
+
+def check_annotations(cfg, splits=SPLITS) -> None:
+    """Raise ``FileNotFoundError`` / ``ValueError`` naming a missing or unreadable JSON annotation file of one of
+    the ``splits``' datasets."""
+    for split, dataset in _split_datasets(cfg, splits):
         ann = dataset.get("ann_file")
         if not ann or not str(ann).endswith(".json"):
             continue
@@ -177,21 +184,15 @@ def _reduces_zero_label(dataset_cfg) -> bool:
     return bool(loads and loads[0].get("reduce_zero_label", False))
 
 
-def check_labels(cfg, report=print) -> int:
-    """Scan the segmentation label maps of every split against ``model.decode_head.num_classes``; returns how many
-    files were read. Raises ``LabelRangeError`` naming the first file with a value out of range."""
+def check_labels(cfg, report=print, splits=SPLITS) -> int:
+    """Scan the segmentation label maps of the ``splits`` against ``model.decode_head.num_classes``; returns how
+    many files were read. Raises ``LabelRangeError`` naming the first file with a value out of range."""
     head = (cfg.get("model") or {}).get("decode_head")
     if not isinstance(head, dict) or not isinstance(head.get("num_classes"), int):
         return 0
     classes, ignore = head["num_classes"], head.get("ignore_index", 255)
     started, checked, seen = time.perf_counter(), 0, set()
-    for split in SPLITS:
-        loader = cfg.get(split)
-        if not loader or "dataset" not in loader:
-            continue
-        dataset = loader["dataset"]
-        while "dataset" in dataset:
-            dataset = dataset["dataset"]
+    for _, dataset in _split_datasets(cfg, splits):
         folder = (dataset.get("data_prefix") or {}).get("seg_map_path")
         if folder is None:
             continue

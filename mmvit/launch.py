@@ -49,10 +49,7 @@ def build_config(args: argparse.Namespace, mode: str) -> Config:
     if args.data_root:
         for change in point_at(cfg, args.data_root):
             print(f"--data-root: {change}")
-    check_annotations(cfg)
     check_classes(cfg)
-    if mode == "train":
-        check_labels(cfg)
     cfg.launcher = args.launcher
     cfg.work_dir = args.work_dir or cfg.get("work_dir") or str(Path("work_dirs") / Path(args.config).stem)
     if mode == "train":
@@ -70,6 +67,9 @@ def build_config(args: argparse.Namespace, mode: str) -> Config:
             cfg.load_from = None if args.resume == "auto" else args.resume
     else:
         cfg.load_from = args.checkpoint
+    used = ("train_dataloader", "val_dataloader") if mode == "train" else ("test_dataloader",)
+    check_annotations(cfg, used)
+    check_labels(cfg, splits=used)
     if args.launcher == "pytorch" and not torch.cuda.is_available():
         # mmengine's launcher pins a CUDA device per rank; on CPU-only hosts (tests, debugging) run DDP over gloo
         if not dist.is_initialized():
