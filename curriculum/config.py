@@ -82,7 +82,7 @@ def build_schedule(cfg: ScheduleConfig, patch_size: int | None, report: Callable
         raise ValueError(f"schedule.fold={fold} folds the stages below the final size ({final}); this "
                          f"schedule has none")
     if fold > 1:
-        automatic = cfg.fold is None  # leaves stages with a replay buffer as they are; an explicit fold is refused there
+        automatic = cfg.fold is None  # leaves replay stages as they are; an explicit fold is refused there
         schedule = replace(schedule, stages=tuple(
             replace(s, fold=fold) if s.size < final and not (automatic and s.replay > 1) else s
             for s in schedule.stages))

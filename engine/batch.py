@@ -20,11 +20,13 @@ def resolve_accumulation(optim, world_size: int, report: Callable[[str], None] |
     with a message naming the numbers.
     """
     per_step = optim.batch_size * world_size
+    if optim.accum_iter is not None and optim.accum_iter < 1:
+        raise ValueError(f"optim.accum_iter must be >= 1, got {optim.accum_iter}")
     if optim.global_batch is None:
         optim.accum_iter = optim.accum_iter or 1
-        if optim.accum_iter < 1:
-            raise ValueError(f"optim.accum_iter must be >= 1, got {optim.accum_iter}")
         return optim.accum_iter
+    if optim.global_batch < 1:
+        raise ValueError(f"optim.global_batch must be >= 1 (or null), got {optim.global_batch}")
     devices = f"{world_size} device{'s' if world_size > 1 else ''}"
     if optim.global_batch % per_step:
         fits = [b for b in range(optim.batch_size, 0, -1) if optim.global_batch % (b * world_size) == 0][:3]

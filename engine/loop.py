@@ -113,8 +113,9 @@ def train(task: Task, cfg, info: DistInfo, schedule: Schedule, train_set, logger
     """Run (or resume) ``task`` over ``schedule`` on ``train_set``; returns the last record.
 
     ``cfg`` is the trainer's config: ``run``, ``optim`` (batch_size, accum_iter as ``engine.batch`` resolved it,
-    blr, warmup_epochs, min_lr, clip_grad), ``data.num_workers`` and ``schedule.low_frequency`` are read here. On a CPU device torch's threads
-    are those the loader workers leave (``engine.runtime.cpu_threads``) for the run, and restored afterwards.
+    blr, warmup_epochs, min_lr, clip_grad), ``data.num_workers`` and ``schedule.low_frequency`` are read here. On a
+    CPU device torch's threads are those the loader workers leave (``engine.runtime.cpu_threads``) for the run, and
+    restored afterwards.
     """
     previous = torch.get_num_threads()
     torch.set_num_threads(cpu_threads(info.device, cfg.data.num_workers, print if info.is_main else None))

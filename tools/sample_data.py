@@ -163,7 +163,7 @@ def coco_shapes(root: str | Path, train: int = 8, val: int = 8, seed: int = 0) -
     return root
 
 
-def _label_map(rng: np.random.Generator, width: int, height: int, classes: int, values: list[int]) -> np.ndarray:
+def _label_map(rng: np.random.Generator, width: int, height: int, values: list[int]) -> np.ndarray:
     labels = np.zeros((height, width), dtype=np.uint8)  # 0: ignored (void) pixels at the borders
     bands = rng.choice(values, size=3, replace=len(values) < 3)
     edges = np.sort(rng.integers(height // 5, height - height // 5, 2))
@@ -189,7 +189,7 @@ def ade_shapes(root: str | Path, classes: int = 11, train: int = 12, val: int = 
         (root / "images" / split).mkdir(parents=True, exist_ok=True)
         (root / "annotations" / split).mkdir(parents=True, exist_ok=True)
         for i in range(count):
-            label = _label_map(rng, width, height, classes, values)
+            label = _label_map(rng, width, height, values)
             pixels = palette[label].astype(np.float32) + rng.normal(0, 8, (height, width, 3))
             name = f"ADE_{split}_{i:08d}"
             Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8)).save(root / "images" / split / f"{name}.jpg",

@@ -69,6 +69,8 @@ def test_the_accumulation_follows_the_world_size_and_is_printed():
     (["optim.accum_iter=4"], 8, r"optim.accum_iter=4 contradicts optim.global_batch=4096 on 8 devices with "
                                 r"optim.batch_size=64 \(that needs 8\)"),
     ([], 3, r"not a multiple of optim.batch_size \(64\) x 3 devices = 192"),
+    (["optim.global_batch=0"], 8, r"optim.global_batch must be >= 1 \(or null\), got 0"),
+    (["optim.global_batch=null", "optim.accum_iter=0"], 8, r"optim.accum_iter must be >= 1, got 0"),
 ])
 def test_a_combination_that_cannot_work_is_refused_naming_the_numbers(overrides, world, message):
     cfg = load_config(PretrainConfig, REPO / "configs/pretrain/mae_vit_base_1600ep_efficienttrain.yaml", overrides)

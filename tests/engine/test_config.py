@@ -49,7 +49,8 @@ def test_missing_and_looping_files(tmp_path):
 
 def test_environment_variables_fill_a_config_as_in_mmengine(tmp_path, monkeypatch):
     path = tmp_path / "c.yaml"
-    path.write_text('data: {path: "{{$EFFICIENTTRAIN_TEST_ROOT:data}}/set", split: "{{ $EFFICIENTTRAIN_TEST_SPLIT }}"}\n')
+    path.write_text('data: {path: "{{$EFFICIENTTRAIN_TEST_ROOT:data}}/set",\n'
+                    '       split: "{{ $EFFICIENTTRAIN_TEST_SPLIT }}"}\n')
     monkeypatch.setenv("EFFICIENTTRAIN_TEST_SPLIT", "val")
     monkeypatch.delenv("EFFICIENTTRAIN_TEST_ROOT", raising=False)
     data = load_config(PretrainConfig, path).data

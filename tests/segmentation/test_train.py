@@ -42,7 +42,8 @@ def test_labels_outside_the_classes_stop_the_run_in_one_line(tmp_path):
     """Label maps holding 40 against the 11-class config: found by the scan before training, named with the file."""
     from tools.sample_data import ade_shapes
     data = ade_shapes(tmp_path / "ade", classes=11, train=3, val=1, labels=(1, 5, 40))
-    cmd = [sys.executable, "-m", "segmentation.train", str(REPO / "configs/segmentation/upernet_vit-tiny_cpu_camvid-ade.py"),
+    config = REPO / "configs/segmentation/upernet_vit-tiny_cpu_camvid-ade.py"
+    cmd = [sys.executable, "-m", "segmentation.train", str(config),
            "--work-dir", str(tmp_path / "run"), "--data-root", str(data)]
     done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600)
     assert done.returncode == 2 and "Traceback" not in done.stderr, done.stdout[-2000:] + done.stderr[-2000:]
