@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-__all__ = ["command", "commit", "device_name", "write_json"]
+__all__ = ["command", "commit", "device_name", "portable", "write_json"]
 
 
 def commit() -> str:
@@ -37,9 +37,17 @@ def device_name(device: torch.device) -> str:
     return "cpu, %d threads (%s)" % (torch.get_num_threads(), platform.processor() or platform.machine())
 
 
+def portable(text: str) -> str:
+    """``text`` with the value of ``$EFFICIENTTRAIN_DATA`` (the datasets' root, when set) written as the variable, so
+    a record names no path of the machine that made it."""
+    root = os.environ.get("EFFICIENTTRAIN_DATA", "").rstrip("/")
+    return text.replace(root, "$EFFICIENTTRAIN_DATA") if root else text
+
+
 def command(script: str, argv: list[str] | None) -> str:
-    """The command line of a report: ``python benchmarks/<script>`` and its arguments (``sys.argv`` unless given)."""
-    return " ".join([f"python benchmarks/{script}", *(sys.argv[1:] if argv is None else argv)])
+    """The command line of a report: ``python benchmarks/<script>`` and its arguments (``sys.argv`` unless given),
+    the data root written as ``$EFFICIENTTRAIN_DATA`` (``portable``)."""
+    return portable(" ".join([f"python benchmarks/{script}", *(sys.argv[1:] if argv is None else argv)]))
 
 
 def write_json(path: Path | None, report: dict, indent: int = 2) -> None:
