@@ -39,12 +39,14 @@ import sys
 import time
 from pathlib import Path
 
+import timm
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from curriculum import ScheduleConfig, ViTCost, build_schedule, cost_report  # noqa: E402
 from curriculum.presets import family_of  # noqa: E402
+from engine.cli import main_guard  # noqa: E402
 from engine.config import load_config  # noqa: E402
 from engine.distributed import resolve_device  # noqa: E402
 from finetune.config import FinetuneConfig  # noqa: E402
@@ -78,9 +80,9 @@ SUPERVISED = {
               "min_lr": 1.0e-5},
     "run": {"save_every": 0, "log_images_every": 0, "resume": None},
 }
-# (b) fine-tuning from an encoder adds layer decay (MAE's fine-tuning recipe; 0.75 for a 4-block encoder, as in
-# tests/finetune/test_train.py); the random row takes the same recipe.
-FINETUNE_LAYER_DECAY = 0.75
+# (b) fine-tuning from an encoder adds layer decay (MAE's fine-tuning recipe, facebookresearch/mae FINETUNE.md: 0.65
+# for ViT-B, 0.75 for ViT-L; 0.75 for the shallower encoders); the random row takes the same recipe.
+FINETUNE_LAYER_DECAY = {"micro_vit": 0.75, "vit_small": 0.75, "vit_base": 0.65}
 # (b) pre-training: configs/pretrain/tiny_imagenet20_cpu.yaml (lr, warm-up, mask ratio), the model from --mae-model.
 PRETRAIN_CONFIG = CONFIGS / "pretrain" / "tiny_imagenet20_cpu.yaml"
 
@@ -163,8 +165,6 @@ def _timm_patch(name: str) -> int | None:
 
 def _vit_shape(section: dict) -> tuple[int, int, int]:
     """(depth, width, patch) of a ViT model section, from its fields or timm's defaults for the name."""
-    import timm
-
     if section.get("depth"):
         return section["depth"], section["embed_dim"], section["patch_size"]
     model = timm.create_model(section["name"], pretrained=False)
@@ -285,7 +285,7 @@ def experiment_b(args, data: Path, finetune_data: Path, save) -> dict:
                 encoder = out / "pretrain" / "encoder.pth"
             curve = run_supervised(finetune_data, out / "finetune",
                                    {"preset": "baseline", "epochs": args.finetune_epochs, **sized}, seed, args,
-                                   VIT_MODELS[args.mae_model][0], encoder, FINETUNE_LAYER_DECAY)
+                                   VIT_MODELS[args.mae_model][0], encoder, FINETUNE_LAYER_DECAY[args.mae_model])
             runs.append({"schedule": name, "seed": seed, "pretrain_curve": pre, "curve": curve,
                          "pretrain_wall_s": pre[-1]["wall_s"] if pre else 0.0,
                          "pretrain_computation": pre[-1]["computation"] if pre else 0.0})
@@ -364,11 +364,12 @@ def markdown(report: dict) -> str:
         if s:
             lines += ["| initialisation | pre-training wall s | pre-training wall speedup | pre-training "
                       "computation | fine-tuned top-1 (mean ± std) | gain over random |", "|---|---|---|---|---|---|"]
-            lines += [f"| {'MAE ' + r['schedule'] if r['schedule'] != 'random' else 'random'} | "
-                      f"{r['pretrain_wall_s_mean']:.0f} ± {r['pretrain_wall_s_std']:.0f} | "
-                      f"{fmt(r['pretrain_wall_speedup'], '.2f', 'x') if r['pretrain_wall_speedup'] else '-'} | "
-                      f"{r['pretrain_computation']:.2f} | {r['top1_mean']:.2f} ± {r['top1_std']:.2f} | "
-                      f"{fmt(r.get('gain_over_random'), '+.2f')} |" for r in s["rows"]]
+            for r in s["rows"]:
+                pre = ("| - | - | - |" if r["schedule"] == "random" else
+                       f"| {r['pretrain_wall_s_mean']:.0f} ± {r['pretrain_wall_s_std']:.0f} | "
+                       f"{r['pretrain_wall_speedup']:.2f}x | {r['pretrain_computation']:.2f} |")
+                lines.append(f"| {'MAE ' + r['schedule'] if r['schedule'] != 'random' else 'random'} {pre} "
+                             f"{r['top1_mean']:.2f} ± {r['top1_std']:.2f} | {fmt(r.get('gain_over_random'), '+.2f')} |")
     return "\n".join(lines) + "\n"
 
 
@@ -409,6 +410,7 @@ def _count(folder: Path) -> int:
     return sum(1 for _ in folder.glob("*/*")) if folder.is_dir() else 0
 
 
+@main_guard()
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, required=True, help="ImageNet-style folder with train/ and val/")
@@ -416,8 +418,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--quick", action="store_true", help="a structure check: 8 training and 5 validation "
                                                              "images a class, 2 epochs, 1 seed, batch 16")
     parser.add_argument("--experiments", default="a,b", help="a, b or a,b")
-    parser.add_argument("--model", default="micro_vit",
-                        help=f"(a): a timm model name or one of {sorted(VIT_MODELS)} (default micro_vit)")
+    parser.add_argument("--model", default="resnet10t",
+                        help=f"(a): a timm model name or one of {sorted(VIT_MODELS)} (default resnet10t)")
     parser.add_argument("--final-size", type=int, default=64, help="(a): final input size (default 64)")
     parser.add_argument("--mae-model", default="micro_vit", choices=sorted(VIT_MODELS), help="(b): the MAE ViT")
     parser.add_argument("--mae-final-size", type=int, default=None, help="(b): final size (default --final-size)")
@@ -445,6 +447,8 @@ def main(argv: list[str] | None = None) -> dict:
         args.seeds, args.images_per_class, args.batch_size = 1, 8, 16
     if args.seeds < 1:
         parser.error("--seeds must be at least 1")
+    if not timm.is_model(model_section(args.model)["name"]):
+        parser.error(f"--model {args.model!r} is neither a timm model nor one of {sorted(VIT_MODELS)}")
     for split in ("train", "val"):
         if not _count(args.data / split):
             parser.error(f"{args.data / split} holds no class folders with images (ImageNet layout: "
@@ -470,15 +474,17 @@ def main(argv: list[str] | None = None) -> dict:
                   "command": command("time_to_accuracy.py", argv)}
     if "a" in experiments:
         report["a"] = {**provenance, "model": args.model, "final_size": args.final_size, "epochs": args.epochs,
-                       "recipe": {"model": model_section(args.model), **SUPERVISED},
+                       "recipe": {**SUPERVISED, "model": {**SUPERVISED["model"], **model_section(args.model)}},
                        "schedules": schedules(args.epochs, args.model, args.final_size)}
-    finetune_data = subset(data, args.out / "finetune_subset", args.finetune_images_per_class or None, None)
     if "b" in experiments:
-        report["b"] = {**provenance, "finetune_images": _count(finetune_data / "train"), "mae_model": args.mae_model, "final_size": args.mae_final_size,
+        finetune_data = subset(data, args.out / "finetune_subset", args.finetune_images_per_class or None, None)
+        encoder, mae = VIT_MODELS[args.mae_model]
+        report["b"] = {**provenance, "mae_model": args.mae_model, "final_size": args.mae_final_size,
                        "pretrain_epochs": args.pretrain_epochs, "finetune_epochs": args.finetune_epochs,
-                       "recipe": {"pretrain_config": PRETRAIN_CONFIG.name, "pretrain_model": VIT_MODELS[args.mae_model][1],
-                                  "finetune_model": VIT_MODELS[args.mae_model][0], **SUPERVISED,
-                                  "finetune_layer_decay": FINETUNE_LAYER_DECAY}}
+                       "finetune_images": _count(finetune_data / "train"),
+                       "recipe": {"pretrain_config": PRETRAIN_CONFIG.name, "pretrain_model": mae,
+                                  "finetune": {**SUPERVISED, "model": {**SUPERVISED["model"], **encoder}},
+                                  "finetune_layer_decay": FINETUNE_LAYER_DECAY[args.mae_model]}}
 
     def save(key: str, section: dict) -> None:
         report[key].update(section)

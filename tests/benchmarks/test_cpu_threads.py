@@ -14,3 +14,19 @@ def test_per_size_means_leave_out_the_first_record(tmp_path):
     assert list(summary) == [24, 48]
     assert summary[24]["epoch_time_s"] == pytest.approx(7.0) and summary[24]["images_per_s"] == pytest.approx(437.5)
     assert summary[24]["data_wait_share"] == pytest.approx(0.3) and summary[48]["epoch_time_s"] == 12.0
+
+
+def test_both_core_splits_run_and_are_reported(tmp_path, monkeypatch):
+    """The script end to end on generated images: both splits train the same ET++ run of the named model."""
+    from benchmarks.cpu_threads import main
+    from tools.sample_data import class_folders
+
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    data = class_folders(tmp_path / "data", classes=20, train_per_class=8, val_per_class=2)
+    report = main(["--data", str(data), "--json", str(tmp_path / "threads.json"), "--out", str(tmp_path / "runs"),
+                   "--epochs", "3", "--images-per-class", "8", "--batch-size", "16", "--workers", "0",
+                   "--model", "resnet10t", "--final-size", "32"])
+    assert json.loads((tmp_path / "threads.json").read_text())["per_size"] == report["per_size"]
+    assert (report["model"], report["schedule"]["family"]) == ("resnet10t", "resnet")
+    assert list(report["per_size"]["every_core"]) == list(report["per_size"]["cores_left_by_workers"])
+    assert set(report["totals"]) == {"every_core", "cores_left_by_workers"}

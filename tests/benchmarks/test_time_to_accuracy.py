@@ -1,11 +1,15 @@
 """The time-to-accuracy benchmark: its summary arithmetic on known curves, and the structure of a --quick report
 (never its accuracies)."""
 import json
+import subprocess
+from pathlib import Path
 
 import pytest
 
-from benchmarks.time_to_accuracy import main, schedules, summarize, time_to
+from benchmarks.time_to_accuracy import defaults, main, schedules, stage_rows, summarize, time_to
 from tools.sample_data import class_folders
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def curve(points):
@@ -29,31 +33,91 @@ def test_time_to_target_and_summary_rows():
 
 
 def test_compared_schedules_follow_the_protocol():
-    compared = schedules(12)
-    assert compared["efficienttrain++"] == {"preset": "efficienttrain++", "epochs": 8, "family": "deit_small"}
+    compared = schedules(12)  # the micro ViT at 64 px: DeiT-S's official ET++ stages
+    assert compared["efficienttrain++"] == {"preset": "efficienttrain++", "epochs": 8, "family": "deit_small",
+                                            "warmup": 1.0, "final_size": 64}
     short = compared["baseline-short"]
     assert short["preset"] == "baseline" and 7 < short["epochs"] < 9  # ET's ~1.45x less computation at 12 epochs
+    resnet = schedules(12, "resnet10t", 128)
+    assert resnet["efficienttrain++"]["family"] == "resnet" and resnet["baseline"]["final_size"] == 128
+    # a CNN's cost is its pixels: ET's 3/5 at 160/224, 1/5 at 192/224, 1/5 at full size of the final-size pixels
+    relative = 0.6 * (91 / 128) ** 2 + 0.2 * (110 / 128) ** 2 + 0.2  # sizes 128*160/224, 128*192/224, rounded
+    assert resnet["baseline-short"]["epochs"] == pytest.approx(12 * relative, abs=1e-3)
 
 
-def test_quick_report_structure(tmp_path):
+def test_defaults_follow_the_dataset_size():
+    assert defaults(9469) == {"epochs": 13, "pretrain_epochs": 10, "finetune_epochs": 6}  # Imagenette
+    assert defaults(1_281_167)["epochs"] == 4 and defaults(100)["epochs"] == 300  # ImageNet-1k; clamped
+    assert defaults(60_000)["finetune_epochs"] == 2  # never below 2
+
+
+def test_stage_rows_group_each_schedule_by_size():
+    points = [{"size": 48, "images_per_s": 300, "data_wait_share": 0.2, "top1": 10},
+              {"size": 64, "images_per_s": 100, "data_wait_share": 0.0, "top1": 30},
+              {"size": 64, "images_per_s": 120, "data_wait_share": 0.1, "top1": 40}]
+    rows = stage_rows([{"schedule": "et", "curve": points[:2]}, {"schedule": "et", "curve": points[2:]}])
+    assert [(r["size"], r["epoch_records"]) for r in rows] == [(48, 1), (64, 2)]
+    assert rows[1]["images_per_s"] == 110 and rows[1]["data_wait_share"] == pytest.approx(0.05)
+    assert rows[1]["top1_at_end"] == 40  # the last quarter (at least one) of the size's records, in run order
+
+
+def test_quick_report_structure_and_merge(tmp_path):
     data = class_folders(tmp_path / "data", classes=20, train_per_class=8, val_per_class=5)
     out = tmp_path / "tta"
     main(["--quick", "--data", str(data), "--out", str(out), "--workers", "0"])
     report = json.loads((out / "results.json").read_text())
-    for key in ("device", "commit", "command", "seeds", "recipe", "schedules"):
-        assert key in report
+    assert report["train_images"] == 160 and report["val_images"] == 100
+    for section in ("a", "b"):
+        for key in ("device", "commit", "command", "seeds", "recipe"):
+            assert key in report[section]
     names = {"baseline", "efficienttrain", "efficienttrain++", "baseline-short"}
     assert {r["schedule"] for r in report["a"]["runs"]} == names
-    assert [r["schedule"] for r in report["a"]["summary"]["rows"]] == list(report["schedules"])
+    assert [r["schedule"] for r in report["a"]["summary"]["rows"]] == list(report["a"]["schedules"])
     for run in report["a"]["runs"] + report["b"]["runs"]:
         points = run["curve"]
-        assert points and all(set(p) >= {"epoch", "wall_s", "computation", "top1"} for p in points)
+        assert points and all(set(p) >= {"epoch", "wall_s", "computation", "top1", "size", "images_per_s",
+                                         "data_wait_share"} for p in points)
         assert all(a["wall_s"] < b["wall_s"] and a["computation"] < b["computation"]
                    for a, b in zip(points, points[1:]))
-    for run in report["b"]["runs"]:
-        walls = [p["wall_s"] for p in run["pretrain_curve"]]
-        assert walls == sorted(walls) and run["pretrain_wall_s"] == walls[-1]
-    assert {r["schedule"] for r in report["b"]["runs"]} == {"baseline", "efficienttrain"}
+    by_name = {r["schedule"]: r for r in report["b"]["runs"]}
+    assert set(by_name) == {"baseline", "efficienttrain", "random"}
+    assert by_name["random"]["pretrain_curve"] == [] and by_name["random"]["pretrain_wall_s"] == 0
+    for name in ("baseline", "efficienttrain"):
+        walls = [p["wall_s"] for p in by_name[name]["pretrain_curve"]]
+        assert walls == sorted(walls) and by_name[name]["pretrain_wall_s"] == walls[-1]
+    rows = {r["schedule"]: r for r in report["b"]["summary"]["rows"]}
+    assert rows["baseline"]["gain_over_random"] == pytest.approx(rows["baseline"]["top1_mean"]
+                                                                 - rows["random"]["top1_mean"])
     table = (out / "results.md").read_text()
-    assert table.count("| efficienttrain |") == 2 and "| baseline-short |" in table
+    assert "| efficienttrain |" in table and "| baseline-short |" in table and "| MAE efficienttrain |" in table
+    assert "| random |" in table and "per stage size" in table
     assert (out / "top1_vs_wall.png").stat().st_size > 1000
+
+    # a second call with --experiments a replaces (a) and keeps (b)
+    main(["--quick", "--data", str(data), "--out", str(out), "--workers", "0", "--experiments", "a",
+          "--model", "micro_vit"])
+    again = json.loads((out / "results.json").read_text())
+    assert again["a"]["model"] == "micro_vit" and again["b"]["runs"] == report["b"]["runs"]
+
+
+def test_gpu_command_runs_quick_on_the_cpu(tmp_path):
+    """The prepared GPU command (ResNet-50, MAE ViT-S) end to end on the CPU: --quick, and --final-size 64 (extra
+    arguments override the script's 128) to fit a minute; 10 classes so that every ET++ stage gets a step."""
+    data = class_folders(tmp_path / "data", classes=10, train_per_class=8, val_per_class=5)
+    out = tmp_path / "gpu"
+    subprocess.run(["bash", str(REPO / "benchmarks" / "time_to_accuracy_gpu.sh"), str(data), str(out), "--quick",
+                    "--workers", "0", "--final-size", "64"], check=True, cwd=REPO, capture_output=True, timeout=600)
+    report = json.loads((out / "results.json").read_text())
+    assert (report["a"]["model"], report["b"]["mae_model"]) == ("resnet50", "vit_small")
+    assert [r["schedule"] for r in report["a"]["runs"]] == ["baseline", "efficienttrain", "efficienttrain++",
+                                                           "baseline-short"]
+    assert [r["schedule"] for r in report["b"]["runs"]] == ["baseline", "efficienttrain", "random"]
+
+
+@pytest.mark.parametrize("bad, message", [(["--model", "nosuchnet"], "is neither a timm model"),
+                                          (["--data", "/nonexistent"], "holds no class folders")])
+def test_bad_arguments_end_in_one_line(tmp_path, capsys, bad, message):
+    data = class_folders(tmp_path / "data", classes=2, train_per_class=2, val_per_class=1)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--data", str(data), "--out", str(tmp_path / "out"), *bad])
+    assert exit_info.value.code == 2 and message in capsys.readouterr().err
