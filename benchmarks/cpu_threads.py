@@ -30,7 +30,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import torch  # noqa: E402
 
 from benchmarks.provenance import command, commit, device_name, write_json  # noqa: E402
-from benchmarks.time_to_accuracy import model_section, run_supervised, schedules, subset  # noqa: E402
+from benchmarks.time_to_accuracy import check_model, model_section, run_supervised, schedules, subset  # noqa: E402
+from engine.cli import main_guard  # noqa: E402
 from engine.distributed import resolve_device  # noqa: E402
 
 
@@ -46,6 +47,7 @@ def per_size(run_dir: Path) -> dict[int, dict]:
     return out
 
 
+@main_guard()
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, required=True, help="ImageNet-style folder with train/ and val/")
@@ -58,6 +60,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--model", default="micro_vit", help="a timm model name or micro_vit (default micro_vit)")
     parser.add_argument("--final-size", type=int, default=64)
     args = parser.parse_args(argv)
+    check_model(parser, args.model)
     data = subset(args.data, args.out / "subset", args.images_per_class)
     schedule = schedules(args.epochs, args.model, args.final_size)["efficienttrain++"]
     every_core = os.cpu_count() or 1

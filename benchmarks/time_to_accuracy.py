@@ -94,6 +94,19 @@ def model_section(name: str) -> dict:
     return {"name": name, **dict.fromkeys(_MICRO)}
 
 
+def supervised_recipe(model: dict, batch_size: int, layer_decay: float | None = None) -> dict:
+    """The finetune config tree of a run of (a) or a fine-tuning of (b), what the run trains and what its record
+    says: ``SUPERVISED`` with ``model`` merged into its ``model:`` section, and the run's batch and layer decay."""
+    return {**SUPERVISED, "model": {**SUPERVISED["model"], **model},
+            "optim": {**SUPERVISED["optim"], "batch_size": batch_size, "layer_decay": layer_decay}}
+
+
+def check_model(parser: argparse.ArgumentParser, name: str) -> None:
+    """Refuse (exit 2, one line) a ``--model`` that is neither a VIT_MODELS key nor a timm model name."""
+    if not timm.is_model(model_section(name)["name"]):
+        parser.error(f"--model {name!r} is neither a timm model nor one of {sorted(VIT_MODELS)}")
+
+
 def et_pp_family(name: str) -> str:
     """The official ET++ script for ``--model``: DeiT-S's for ViTs, else the timm name's family (ResNet, ...)."""
     timm_name = model_section(name)["name"]
@@ -189,10 +202,9 @@ def _fresh(out: Path) -> Path:
 
 def run_supervised(data: Path, out: Path, schedule: dict, seed: int, args, model: dict,
                    pretrained: Path | None = None, layer_decay: float | None = None) -> list[dict]:
-    tree = {**SUPERVISED, "data": {"dataset": "imagefolder", "path": str(data), "num_workers": args.workers},
-            "schedule": schedule, "model": {**SUPERVISED["model"], **model,
-                                            "pretrained": str(pretrained) if pretrained else None}}
-    tree["optim"] = {**tree["optim"], "batch_size": args.batch_size, "layer_decay": layer_decay}
+    tree = {**supervised_recipe({**model, "pretrained": str(pretrained) if pretrained else None}, args.batch_size,
+                                layer_decay),
+            "data": {"dataset": "imagefolder", "path": str(data), "num_workers": args.workers}, "schedule": schedule}
     tree["run"] = {**tree["run"], "seed": seed, "output_dir": str(_fresh(out)), "progress": args.progress}
     finetune(load_config(FinetuneConfig, None, _overrides(tree)))
     return read_curve(out, "top1")
@@ -447,8 +459,7 @@ def main(argv: list[str] | None = None) -> dict:
         args.seeds, args.images_per_class, args.batch_size = 1, 8, 16
     if args.seeds < 1:
         parser.error("--seeds must be at least 1")
-    if not timm.is_model(model_section(args.model)["name"]):
-        parser.error(f"--model {args.model!r} is neither a timm model nor one of {sorted(VIT_MODELS)}")
+    check_model(parser, args.model)
     for split in ("train", "val"):
         if not _count(args.data / split):
             parser.error(f"{args.data / split} holds no class folders with images (ImageNet layout: "
@@ -474,7 +485,7 @@ def main(argv: list[str] | None = None) -> dict:
                   "command": command("time_to_accuracy.py", argv)}
     if "a" in experiments:
         report["a"] = {**provenance, "model": args.model, "final_size": args.final_size, "epochs": args.epochs,
-                       "recipe": {**SUPERVISED, "model": {**SUPERVISED["model"], **model_section(args.model)}},
+                       "recipe": supervised_recipe(model_section(args.model), args.batch_size),
                        "schedules": schedules(args.epochs, args.model, args.final_size)}
     if "b" in experiments:
         finetune_data = subset(data, args.out / "finetune_subset", args.finetune_images_per_class or None, None)
@@ -483,8 +494,8 @@ def main(argv: list[str] | None = None) -> dict:
                        "pretrain_epochs": args.pretrain_epochs, "finetune_epochs": args.finetune_epochs,
                        "finetune_images": _count(finetune_data / "train"),
                        "recipe": {"pretrain_config": PRETRAIN_CONFIG.name, "pretrain_model": mae,
-                                  "finetune": {**SUPERVISED, "model": {**SUPERVISED["model"], **encoder}},
-                                  "finetune_layer_decay": FINETUNE_LAYER_DECAY[args.mae_model]}}
+                                  "finetune": supervised_recipe(encoder, args.batch_size,
+                                                                FINETUNE_LAYER_DECAY[args.mae_model])}}
 
     def save(key: str, section: dict) -> None:
         report[key].update(section)

@@ -9,7 +9,7 @@
 # Extra arguments go to both calls of benchmarks/time_to_accuracy.py and override the ones above: `--quick --workers 0
 # --final-size 64` checks the whole path on a CPU in about a minute (tests/benchmarks/test_time_to_accuracy.py).
 #
-#   bash benchmarks/time_to_accuracy_gpu.sh DATA OUT [ARGS...]
+#   bash benchmarks/time_to_accuracy_gpu.sh DATA OUT [ARGS...]    # WORKERS (default 12): loader workers; PYTHON
 set -euo pipefail
 data=${1:?usage: time_to_accuracy_gpu.sh DATA OUT [ARGS...]}
 out=${2:?usage: time_to_accuracy_gpu.sh DATA OUT [ARGS...]}

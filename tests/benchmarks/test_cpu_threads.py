@@ -30,3 +30,11 @@ def test_both_core_splits_run_and_are_reported(tmp_path, monkeypatch):
     assert (report["model"], report["schedule"]["family"]) == ("resnet10t", "resnet")
     assert list(report["per_size"]["every_core"]) == list(report["per_size"]["cores_left_by_workers"])
     assert set(report["totals"]) == {"every_core", "cores_left_by_workers"}
+
+
+def test_an_unknown_model_ends_in_one_line(tmp_path, capsys):
+    from benchmarks.cpu_threads import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--data", str(tmp_path), "--json", str(tmp_path / "t.json"), "--model", "nosuchnet"])
+    assert exit_info.value.code == 2 and "--model 'nosuchnet' is neither a timm model" in capsys.readouterr().err

@@ -5,6 +5,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
 
 from benchmarks.time_to_accuracy import defaults, main, schedules, stage_rows, summarize, time_to
 from tools.sample_data import class_folders
@@ -88,6 +89,16 @@ def test_quick_report_structure_and_merge(tmp_path):
     rows = {r["schedule"]: r for r in report["b"]["summary"]["rows"]}
     assert rows["baseline"]["gain_over_random"] == pytest.approx(rows["baseline"]["top1_mean"]
                                                                  - rows["random"]["top1_mean"])
+    # each recipe record is what its runs trained: every recorded field equals the run's saved config
+    for recipe, config in ((report["a"]["recipe"], out / "runs" / "a" / "baseline" / "seed0" / "config.yaml"),
+                           (report["b"]["recipe"]["finetune"], out / "runs" / "b" / "baseline" / "seed0" / "finetune"
+                            / "config.yaml")):
+        trained = yaml.safe_load(config.read_text())
+        assert {(section, key): trained[section][key] for section in ("model", "aug", "optim")
+                for key in recipe[section]} == {(section, key): value for section in ("model", "aug", "optim")
+                                                for key, value in recipe[section].items()}
+    assert report["a"]["recipe"]["model"]["name"] == "resnet10t" and report["a"]["recipe"]["optim"]["batch_size"] == 16
+    assert report["b"]["recipe"]["finetune"]["optim"]["layer_decay"] == 0.75
     table = (out / "results.md").read_text()
     assert "| efficienttrain |" in table and "| baseline-short |" in table and "| MAE efficienttrain |" in table
     assert "| random |" in table and "per stage size" in table
