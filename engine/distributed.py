@@ -11,7 +11,8 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
-__all__ = ["DistInfo", "init_distributed", "all_reduce_mean", "cleanup", "resolve_device", "run_distributed"]
+__all__ = ["DistInfo", "init_distributed", "all_reduce_mean", "all_gather_rows", "cleanup", "resolve_device",
+           "run_distributed"]
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,21 @@ def all_reduce_mean(value: float | torch.Tensor, info: DistInfo) -> float:
         dist.all_reduce(tensor)
         tensor /= info.world_size
     return float(tensor)
+
+
+def all_gather_rows(tensor: torch.Tensor, info: DistInfo) -> torch.Tensor:
+    """Every process's rows of ``tensor`` (any count per process), concatenated in rank order, on every process."""
+    if not info.distributed:
+        return tensor
+    count = torch.tensor([tensor.shape[0]], device=tensor.device)
+    counts = [torch.zeros_like(count) for _ in range(info.world_size)]
+    dist.all_gather(counts, count)
+    longest = int(max(c.item() for c in counts))
+    padded = tensor.new_zeros((longest, *tensor.shape[1:]))
+    padded[:tensor.shape[0]] = tensor
+    parts = [torch.empty_like(padded) for _ in range(info.world_size)]
+    dist.all_gather(parts, padded.contiguous())
+    return torch.cat([part[:int(c.item())] for part, c in zip(parts, counts)])
 
 
 def cleanup() -> None:

@@ -160,7 +160,8 @@ def _train(task: Task, cfg, info: DistInfo, schedule: Schedule, train_set, logge
 
     samples = CurriculumSamples(train_set, cfg.run.seed, plan, task.transform)
     loader = make_train_loader(samples, info, cfg.run.seed, cfg.data.num_workers, start_step)
-    record_at = {end: epoch for epoch, end in enumerate(plan.epoch_end_steps())}  # step count -> epoch record
+    epoch_ends = plan.epoch_end_steps()
+    record_at = {end: epoch for epoch, end in enumerate(epoch_ends)}  # step count -> epoch record
     params = [p for group in optimizer.param_groups for p in group["params"]]
     replay, replay_stage = None, -1
     record: dict = {}
@@ -220,11 +221,13 @@ def _train(task: Task, cfg, info: DistInfo, schedule: Schedule, train_set, logge
             if end not in record_at:
                 continue
             epoch = record_at[end]
+            last = end == plan.total_steps
+            begun = epoch_ends[epoch - 1] if epoch else 0  # the record's first step
             record = {"epoch": epoch, "epochs_done": round(plan.epoch_at(end), 4), "step": end, "stage": stage.index,
+                      "stage_end": last or plan.stage_at(end).index != plan.stage_at(begun).index,
                       "size": stage.size, "batch": stage.batch, "global_batch": global_batch,
                       "magnitude": round(plan.values(step).magnitude, 3), **totals.close(info), "lr": lr,
                       "computation": round(plan.computation(end, task.cost), 6)}
-            last = end == plan.total_steps
             images_due = bool(cfg.run.log_images_every) and (epoch % cfg.run.log_images_every == 0 or last)
             record.update(task.end_of_record(record, logger, images_due and info.is_main))
             logger.epoch(record)

@@ -1,7 +1,8 @@
 """Loading pre-trained ViT weights without ever falling back to a silent random init.
 
-``load_pretrained`` accepts our ``encoder.pth`` / ``checkpoint-*.pth``, fine-tune checkpoints and official
-facebookresearch/mae files: it unwraps ``model`` / ``state_dict`` / ``module.`` prefixes, drops the MAE decoder,
+``load_pretrained`` accepts our ``encoder.pth`` / ``checkpoint-*.pth``, fine-tune checkpoints, official
+facebookresearch/mae files, ``.safetensors`` files and weights by name (``hf-hub:timm/vit_base_patch16_224.mae``,
+``engine.hub``): it unwraps ``model`` / ``state_dict`` / ``module.`` prefixes, drops the MAE decoder,
 resamples ``pos_embed`` to the model's grid (float32, timm's ``resample_abs_pos_embed``), checks every shape, loads
 non-strictly and raises ``WeightsError`` listing the keys if anything is missing or unexpected beyond what the
 caller declares expected (typically the new head and ``fc_norm``). ``describe_load`` is the one line every trainer
@@ -18,16 +19,34 @@ import torch
 import torch.nn as nn
 from timm.layers import build_sincos2d_pos_embed, resample_abs_pos_embed
 
-from .checkpoint import load_checkpoint
+from .checkpoint import CheckpointError, load_checkpoint
+from .hub import resolve_weights
 
-__all__ = ["WeightsError", "unwrap_state_dict", "load_pretrained", "describe_load", "resample_pos_embed",
-           "fixed_sincos_pos_embed"]
+__all__ = ["WeightsError", "read_weights", "unwrap_state_dict", "load_pretrained", "describe_load",
+           "resample_pos_embed", "fixed_sincos_pos_embed"]
 
 PRETRAINING_ONLY = ("decoder*", "mask_token")
 
 
 class WeightsError(RuntimeError):
     """Pre-trained weights that do not fit the model, with the offending keys."""
+
+
+def read_weights(source: str | Path) -> dict:
+    """The dict stored at ``source``: a path (``.safetensors``, or a torch file read weights-only) or an
+    ``hf-hub:`` tag resolved to one."""
+    path = resolve_weights(str(source))
+    if path.suffix != ".safetensors":
+        return load_checkpoint(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"weights file not found: {path}")
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        return load_file(str(path))
+    except SafetensorError as err:
+        raise CheckpointError(f"cannot load weights {path}: {err}") from err
 
 
 def unwrap_state_dict(checkpoint: dict) -> dict[str, torch.Tensor]:
@@ -72,7 +91,7 @@ def load_pretrained(model: nn.Module, source: str | Path | dict, expected_missin
 
     ``grid`` is the model's patch grid for ``pos_embed`` (default: ``model.patch_embed.grid_size``).
     """
-    checkpoint = load_checkpoint(source) if isinstance(source, (str, Path)) else source
+    checkpoint = read_weights(source) if isinstance(source, (str, Path)) else source
     state = {k: v for k, v in unwrap_state_dict(checkpoint).items() if not _matches(k, PRETRAINING_ONLY)}
     own = model.state_dict()
     pos_grid = None

@@ -16,12 +16,13 @@ import torch
 from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD, Mixup
 from timm.loss import LabelSmoothingCrossEntropy, SoftTargetCrossEntropy
 from timm.optim import create_optimizer_v2
-from timm.utils import ModelEmaV3, accuracy
+from timm.utils import ModelEmaV3
 
 from curriculum import FAMILIES, StageValues, ViTCost, build_schedule
 from curriculum.presets import family_of
 from engine.batch import resolve_accumulation
 from engine.checkpoint import save_atomic
+from engine.classify import evaluate
 from engine.data import SyntheticImages, make_eval_loader
 from engine.distributed import DistInfo, run_distributed
 from engine.logger import RunLogger
@@ -135,26 +136,6 @@ class FinetuneTask(Task):
         self.best = state.get("best_top1", 0.0)
         if self.ema is not None:
             self.ema.module.load_state_dict(state["ema"])
-
-
-@torch.no_grad()
-def evaluate(model, loader, info: DistInfo, amp_dtype: torch.dtype | None = None) -> dict:
-    """Loss, top-1 and top-5 over ``loader`` (summed across ranks)."""
-    model.eval()
-    totals = torch.zeros(4, dtype=torch.float64, device=info.device)  # loss sum, top1 hits, top5 hits, count
-    for images, targets, _, _ in loader:
-        images, targets = images.to(info.device), targets.to(info.device)
-        with torch.autocast(info.device.type, dtype=amp_dtype or torch.bfloat16, enabled=amp_dtype is not None):
-            logits = model(images).float()
-        top1, top5 = accuracy(logits, targets, topk=(1, min(5, logits.shape[1])))
-        n = images.shape[0]
-        loss = torch.nn.functional.cross_entropy(logits, targets)
-        totals += torch.stack([loss * n, top1 * n / 100, top5 * n / 100, torch.tensor(n, device=info.device)]).double()
-    if info.distributed:
-        torch.distributed.all_reduce(totals)
-    totals = totals.cpu()
-    return {"loss": float(totals[0] / totals[3]), "top1": float(100 * totals[1] / totals[3]),
-            "top5": float(100 * totals[2] / totals[3])}
 
 
 def finetune(cfg: FinetuneConfig) -> dict:

@@ -7,6 +7,7 @@ from typing import Literal
 
 from curriculum import ScheduleConfig
 from engine.config import RunConfig
+from readout.curve import EvalConfig
 
 DEMO_CONFIG = Path(__file__).with_name("demo.yaml")
 
@@ -60,3 +61,4 @@ class PretrainConfig:
     optim: OptimConfig = field(default_factory=OptimConfig)
     schedule: ScheduleConfig = field(default_factory=lambda: ScheduleConfig(epochs=800))
     run: RunConfig = field(default_factory=lambda: RunConfig(output_dir="output/pretrain_mae"))
+    eval: EvalConfig = field(default_factory=EvalConfig)  # a kNN curve during pre-training (readout.curve)

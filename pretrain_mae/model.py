@@ -86,6 +86,8 @@ def unpatchify(patches: torch.Tensor, p: int, channels: int = 3) -> torch.Tensor
 
 
 class MaskedAutoencoderViT(nn.Module):
+    num_prefix_tokens = 1  # the class token (timm's attribute, read by readout.features)
+
     def __init__(self, arch: MAEArch, mask_ratio: float = 0.75, norm_pix_loss: bool = True, in_chans: int = 3,
                  img_size: int = 224):
         super().__init__()
@@ -156,15 +158,26 @@ class MaskedAutoencoderViT(nn.Module):
         mask[:, :keep] = 0
         return kept, torch.gather(mask, 1, restore), restore
 
-    def forward_encoder(self, images: torch.Tensor, noise: torch.Tensor):
+    def _embed(self, images: torch.Tensor) -> torch.Tensor:
+        """Patch tokens with the sin-cos position embedding of the current grid."""
         grid = self.grid(images.shape[-1])
         x = self.patch_embed(images)
-        x = x + fixed_sincos_pos_embed((grid, grid), x.shape[-1], x.device)[0, 1:].to(x.dtype)
-        x, mask, restore = self.random_masking(x, noise)
-        x = torch.cat([self.cls_token.expand(x.shape[0], -1, -1), x], dim=1)  # cls position embedding is zero
+        return x + fixed_sincos_pos_embed((grid, grid), x.shape[-1], x.device)[0, 1:].to(x.dtype)
+
+    def _encode(self, patches: torch.Tensor) -> torch.Tensor:
+        x = torch.cat([self.cls_token.expand(patches.shape[0], -1, -1), patches], dim=1)  # cls position embedding: 0
         for block in self.blocks:
             x = block(x)
-        return self.norm(x), mask, restore
+        return self.norm(x)
+
+    def forward_encoder(self, images: torch.Tensor, noise: torch.Tensor):
+        x, mask, restore = self.random_masking(self._embed(images), noise)
+        return self._encode(x), mask, restore
+
+    def forward_features(self, images: torch.Tensor) -> torch.Tensor:
+        """Every token of the unmasked image after the final norm, ``[N, 1 + L, D]``: the encoder as a readout
+        (``readout.features``) and timm's ``VisionTransformer.forward_features`` see it."""
+        return self._encode(self._embed(images))
 
     def forward_decoder(self, latent: torch.Tensor, restore: torch.Tensor) -> torch.Tensor:
         x = self.decoder_embed(latent)

@@ -3,11 +3,13 @@
 The loop gives every step its stage: input size ``B``, batch, lr, replay. The task builds the MAE (``model.py``),
 AdamW without weight decay on norms, biases and tokens (MAE ``main_pretrain.py``), the loader transform of a stage
 (``data.py``), and the loss: masks on the current ``B/p x B/p`` grid from per-sample keys, so a resumed run and a
-run on another number of processes with the same global batch reproduce the same losses. At the end it writes
-``encoder.pth`` in timm naming.
+run on another number of processes with the same global batch reproduce the same losses. With an ``eval:`` section
+it draws a kNN curve of the encoder (``readout.curve``) into the records and TensorBoard, timed apart from training.
+At the end it writes ``encoder.pth`` in timm naming.
 """
 from __future__ import annotations
 
+import time
 from dataclasses import asdict
 
 import torch
@@ -20,7 +22,8 @@ from engine.checkpoint import save_atomic
 from engine.distributed import DistInfo, run_distributed
 from engine.logger import RunLogger
 from engine.loop import Task, train
-from engine.runtime import seed_everything
+from engine.runtime import resolve_amp, seed_everything
+from readout.curve import KNNMonitor
 
 from .config import PretrainConfig
 from .data import build_dataset, normalize_on_device, train_transform
@@ -52,6 +55,12 @@ class MAETask(Task):
         self.optimizer = torch.optim.AdamW(groups, lr=0.0, betas=tuple(cfg.optim.betas),
                                            fused=info.device.type == "cuda")
         self._last: tuple[torch.Tensor, torch.Tensor] | None = None
+        report = print if info.is_main else None
+        self.knn = KNNMonitor(cfg.eval, info, final_size, report) if cfg.eval.path else None
+        self.amp = resolve_amp(cfg.run.amp, info.device, None)
+        self.is_main = info.is_main
+        self.eval_time = self.knn.setup_time if self.knn else 0.0  # seconds spent on the curve, set-up included
+        self.evaluations, self.train_time = 0, 0.0
 
     def transform(self, values: StageValues):
         return train_transform(self.final_size, self.cfg.data.min_scale, values.size, self.cfg.schedule.low_frequency,
@@ -71,9 +80,36 @@ class MAETask(Task):
     def end_of_record(self, record: dict, logger: RunLogger, log_images: bool) -> dict:
         if log_images and self._last is not None:
             _log_reconstructions(logger, self.model, *self._last, record["epoch"])
-        return {}
+        self.train_time = record["train_time_s"]
+        if self.knn is None or not self.knn.due(record):
+            return {}
+        started = time.perf_counter()
+        metrics = self.knn(self.model, normalize_on_device, self.amp)
+        spent = time.perf_counter() - started
+        self.eval_time += spent
+        self.evaluations += 1
+        logger.scalars(metrics, record["step"])
+        if self.is_main:
+            print(f"kNN at epoch {record['epoch']} (stage {record['stage']}, B={record['size']}): " +
+                  ", ".join(f"{k[4:]} {v:.2f} %" for k, v in metrics.items()) +
+                  f"; {spent:.2f} s, the curve so far {self._share()}")
+        return {**metrics, "eval_time_s": round(spent, 3), "eval_time_total_s": round(self.eval_time, 3)}
+
+    def _share(self) -> str:
+        return (f"{self.eval_time:.1f} s over {self.evaluations} evaluations and the set-up = "
+                f"{100 * self.eval_time / max(self.train_time, 1e-9):.1f} % of the training wall time")
+
+    def state_dict(self) -> dict:
+        return {"eval_time_s": self.eval_time, "evaluations": self.evaluations} if self.knn else {}
+
+    def load_state_dict(self, state: dict) -> None:
+        if self.knn and "eval_time_s" in state:
+            self.eval_time = state["eval_time_s"] + self.knn.setup_time  # this process decoded the sets again
+            self.evaluations = state["evaluations"]
 
     def finish(self, logger: RunLogger) -> None:
+        if self.knn is not None:
+            print(f"kNN curve: {self._share()} ({self.train_time:.1f} s)")
         save_atomic({"model": encoder_state_dict(self.model, self.final_size), "arch": asdict(self.model.arch),
                      "img_size": self.final_size}, logger.dir / "encoder.pth")
 
