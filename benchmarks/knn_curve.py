@@ -4,7 +4,9 @@ Each schedule is one ``pretrain_mae`` run of ``--config`` (default ``configs/pre
 ``eval:`` section draws the curve with ``readout.curve``) in this process, one after the other; only
 ``schedule.preset`` differs. From each run's ``metrics.jsonl`` the report takes every evaluation's kNN top-1 with the
 training wall time and computation so far (evaluation excluded), and the curve's cost: its evaluations plus the
-one-time decoding of the bank and validation images, against the training wall time. Writes ``OUT/results.json``
+one-time decoding of the bank and validation images, against the training wall time. The schedule ``random`` is no
+training at all: the same monitor reads the config's MAE at its initialisation (the run's seed), the level a
+pre-trained curve must rise above. Writes ``OUT/results.json``
 (rewritten after every run; a rerun skips the schedules it holds), ``OUT/results.md`` and ``OUT/knn_vs_wall.png``::
 
     python benchmarks/knn_curve.py --data DIR --out OUT                 # DIR: train/ and val/ class folders
@@ -25,8 +27,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from engine.cli import main_guard  # noqa: E402
 from engine.config import load_config  # noqa: E402
+from engine.distributed import DistInfo  # noqa: E402
+from engine.runtime import seed_everything  # noqa: E402
 from pretrain_mae.config import PretrainConfig  # noqa: E402
-from pretrain_mae.train import pretrain  # noqa: E402
+from pretrain_mae.data import normalize_on_device  # noqa: E402
+from pretrain_mae.model import MaskedAutoencoderViT  # noqa: E402
+from pretrain_mae.train import arch_of, pretrain  # noqa: E402
+from readout.curve import KNNMonitor  # noqa: E402
 
 from benchmarks.provenance import command, commit, device_name, portable, write_json  # noqa: E402
 
@@ -49,15 +56,27 @@ def curve(out: Path) -> dict:
             "final": {k: v for k, v in points[-1].items() if "_k" in k}}
 
 
+def random_row(cfg: PretrainConfig) -> dict:
+    """The monitor's reading of the untrained MAE of ``cfg``."""
+    seed_everything(cfg.run.seed)
+    model = MaskedAutoencoderViT(arch_of(cfg), cfg.model.mask_ratio, cfg.model.norm_pix_loss,
+                                 img_size=cfg.schedule.final_size)
+    monitor = KNNMonitor(cfg.eval, DistInfo(0, 0, 1, torch.device("cpu")), cfg.schedule.final_size)
+    final = {k[len("knn/"):]: v for k, v in monitor(model, normalize_on_device).items()}
+    return {"points": [{"epoch": None, "train_time_s": 0.0, "computation": 0.0, **final}], "train_time_s": 0.0,
+            "computation": 0.0, "evaluations": 1, "final": final}
+
+
 def table(report: dict) -> str:
     keys = list(next(iter(report["runs"].values()))["final"])
     lines = [f"kNN curve of `{report['config']}` on {report['data']} ({report['device']}, commit {report['commit']})",
              "", "| schedule | training wall | computation | evaluations | curve's cost (share of training) | "
              + " | ".join(f"final kNN {k}" for k in keys) + " |", "|---" * (5 + len(keys)) + "|"]
     for name, run in report["runs"].items():
+        cost = (f"{run['eval_time_s']:.1f} s ({100 * run['eval_share']:.1f} %, set-up {run['eval_setup_s']:.1f} s)"
+                if "eval_share" in run else "-")
         lines.append(f"| {name} | {run['train_time_s']:.0f} s | {run['computation']:.2f} epochs | "
-                     f"{run['evaluations']} | {run['eval_time_s']:.1f} s ({100 * run['eval_share']:.1f} %, set-up "
-                     f"{run['eval_setup_s']:.1f} s) | " + " | ".join(f"{run['final'][k]:.1f}" for k in keys) + " |")
+                     f"{run['evaluations']} | {cost} | " + " | ".join(f"{run['final'][k]:.1f}" for k in keys) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -71,6 +90,9 @@ def plot(report: dict, path: Path) -> None:
     fig, axes = plt.subplots(1, len(keys), figsize=(5 * len(keys), 3.6), squeeze=False)
     for ax, key in zip(axes[0], keys):
         for name, run in report["runs"].items():
+            if name == "random":
+                ax.axhline(run["final"][key], color="grey", linestyle="--", label="random initialisation")
+                continue
             ax.plot([p["train_time_s"] for p in run["points"]], [p[key] for p in run["points"]], "o-", label=name)
         ax.set(xlabel="training wall time (s, evaluation excluded)", ylabel=f"kNN top-1 (%), {key}")
         ax.grid(alpha=0.3)
@@ -86,7 +108,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--data", required=True, help="ImageNet-style root (train/ and val/ class folders)")
     parser.add_argument("--out", required=True, type=Path)
     parser.add_argument("--config", default=str(REPO / "configs/pretrain/imagenette_cpu.yaml"))
-    parser.add_argument("--schedules", nargs="+", default=["baseline", "efficienttrain"])
+    parser.add_argument("--schedules", nargs="+", default=["baseline", "efficienttrain", "random"],
+                        help="schedule presets, and random (no training)")
     parser.add_argument("--epochs", type=float, help="pre-training epochs (default: the config's)")
     parser.add_argument("--quick", action="store_true", help="3 epochs of a smaller micro ViT: a structure check")
     args = parser.parse_args(argv)
@@ -106,16 +129,20 @@ def main(argv: list[str] | None = None) -> None:
             continue
         out = args.out / name
         shutil.rmtree(out, ignore_errors=True)  # an interrupted run starts again: its curve must be whole
-        overrides = [f"data.path={data}", f"eval.path={data}", f"schedule.preset={name}", f"run.output_dir={out}",
+        preset = "baseline" if name == "random" else name  # random: the config's model, never trained
+        overrides = [f"data.path={data}", f"eval.path={data}", f"schedule.preset={preset}", f"run.output_dir={out}",
                      "run.log_images_every=0", "run.save_every=0", "run.progress=false"]
         overrides += [f"schedule.epochs={args.epochs}"] if args.epochs else []
         cfg = load_config(PretrainConfig, args.config, overrides + (QUICK if args.quick else []))
-        pretrain(cfg)
-        report["device"] = device_name(torch.device("cpu" if not torch.cuda.is_available() else "cuda"))
-        report["runs"][name] = curve(out)
+        if name == "random":
+            report["runs"][name] = random_row(cfg)
+        else:
+            pretrain(cfg)
+            report["device"] = device_name(torch.device("cpu" if not torch.cuda.is_available() else "cuda"))
+            report["runs"][name] = curve(out)
+        report["runs"][name]["commit"] = commit()
         write_json(results, report)
-        print(f"{name}: {report['runs'][name]['final']} after {report['runs'][name]['train_time_s']:.0f} s; the "
-              f"curve cost {100 * report['runs'][name]['eval_share']:.1f} % of the training wall time")
+        print(f"{name}: {report['runs'][name]['final']} after {report['runs'][name]['train_time_s']:.0f} s of training")
     (args.out / "results.md").write_text(table(report))
     plot(report, args.out / "knn_vs_wall.png")
     print(table(report))

@@ -68,3 +68,20 @@ def test_cli_converts_for_a_config(tmp_path):
     for name, tensor in reference.state_dict().items():
         if "rel_pos" not in name:
             torch.testing.assert_close(converted[name], tensor, msg=name)
+
+
+def test_backbone_weights_by_hub_tag_from_an_offline_cache(tmp_path, monkeypatch):
+    from huggingface_hub import constants
+
+    from tests.engine.test_hub import offline_cache
+
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    source = mae_encoder(tmp_path)
+    offline_cache(tmp_path / "hub", "timm/vit_micro_patch8.mae", source)
+    by_tag, by_file = backbone(pretrained="hf-hub:timm/vit_micro_patch8.mae"), backbone()
+    by_tag.init_weights()
+    load_backbone_weights(by_file, tmp_path / "encoder.pth")
+    for name, tensor in by_file.state_dict().items():
+        if "rel_pos" not in name:
+            torch.testing.assert_close(by_tag.state_dict()[name], tensor, msg=name)

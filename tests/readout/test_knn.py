@@ -79,3 +79,25 @@ def test_two_processes_with_a_sharded_bank_match_one():
     for k in (5, 20, 200):
         torch.testing.assert_close(parts[0][k], single[k])
         torch.testing.assert_close(parts[1][k], single[k])
+
+
+def test_command_under_torchrun_reads_what_one_process_reads(image_folder, tmp_path):
+    """Two processes: each extracts its half of bank and queries, the bank stays sharded, the result is the same."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[2]
+    sets = ["model.name=vit_tiny_patch16_224", "model.patch_size=8", "model.embed_dim=64", "model.depth=2",
+            "model.num_heads=2", "model.img_size=64", f"data.path={image_folder}", "data.num_workers=0", "k=[3,20,200]"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(repo)}
+    results = {}
+    for name, launcher in (("one", []), ("two", ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"])):
+        done = subprocess.run([sys.executable, *launcher, "-m", "readout.knn", *[f"--set={s}" for s in sets],
+                               f"--set=run.output_dir={tmp_path / name}"], cwd=repo, capture_output=True, text=True,
+                              timeout=300, env=env)
+        assert done.returncode == 0, done.stderr[-3000:]
+        results[name] = json.loads((tmp_path / name / "knn.json").read_text())
+    assert results["two"]["top1"] == results["one"]["top1"]
+    assert results["two"]["bank"] == results["one"]["bank"] == 300 and results["two"]["queries"] == 100

@@ -106,3 +106,17 @@ def test_a_class_token_asked_of_a_cnn_is_one_line(image_folder, tmp_path):
                "--set", f"run.output_dir={tmp_path}")
     assert done.returncode == 2 and done.stderr.count("\n") == 1
     assert "ResNet has no class token: use pool avg" in done.stderr
+
+
+def test_protocol_under_torchrun_makes_the_global_batch_of_two_processes(image_folder, tmp_path):
+    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m",
+                           "readout.linprobe", *[f"--set={o}" for o in MICRO_VIT + CPU + [
+                               "optim.batch_size=25", f"data.path={image_folder}", "epochs=1",
+                               f"run.output_dir={tmp_path}"]]],
+                          cwd=REPO, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)})
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "global batch 100 = 25 per device x 2 devices x 2 accumulation steps" in done.stdout
+    record = json.loads((tmp_path / "metrics.jsonl").read_text().splitlines()[-1])
+    assert record["trained_images"] == 300 and record["mode"] == "MAE linear-probe protocol"
+    assert json.loads((tmp_path / "result.json").read_text())["top1"] == record["top1"]
