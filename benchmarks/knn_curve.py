@@ -69,14 +69,15 @@ def random_row(cfg: PretrainConfig) -> dict:
 
 def table(report: dict) -> str:
     keys = list(next(iter(report["runs"].values()))["final"])
-    lines = [f"kNN curve of `{report['config']}` on {report['data']} ({report['device']}, commit {report['commit']})",
-             "", "| schedule | training wall | computation | evaluations | curve's cost (share of training) | "
-             + " | ".join(f"final kNN {k}" for k in keys) + " |", "|---" * (5 + len(keys)) + "|"]
+    lines = [f"kNN curve of `{report['config']}` on {report['data']}", "",
+             "| schedule | training wall | computation | evaluations | curve's cost (share of training) | "
+             + " | ".join(f"final kNN {k}" for k in keys) + " | device, commit |", "|---" * (6 + len(keys)) + "|"]
     for name, run in report["runs"].items():
         cost = (f"{run['eval_time_s']:.1f} s ({100 * run['eval_share']:.1f} %, set-up {run['eval_setup_s']:.1f} s)"
                 if "eval_share" in run else "-")
         lines.append(f"| {name} | {run['train_time_s']:.0f} s | {run['computation']:.2f} epochs | "
-                     f"{run['evaluations']} | {cost} | " + " | ".join(f"{run['final'][k]:.1f}" for k in keys) + " |")
+                     f"{run['evaluations']} | {cost} | " + " | ".join(f"{run['final'][k]:.1f}" for k in keys) +
+                     f" | {run['device']}, `{run['commit']}` |")
     return "\n".join(lines) + "\n"
 
 
@@ -120,7 +121,7 @@ def main(argv: list[str] | None = None) -> None:
     results = args.out / "results.json"
     report = json.loads(results.read_text()) if results.is_file() else {"runs": {}}
     config = Path(args.config).resolve()
-    report.update(command=command("knn_curve.py", argv), commit=commit(),
+    report.update(command=command("knn_curve.py", argv),
                   config=str(config.relative_to(REPO)) if config.is_relative_to(REPO) else portable(str(config)),
                   data=portable(str(data)))
     for name in args.schedules:
@@ -138,9 +139,9 @@ def main(argv: list[str] | None = None) -> None:
             report["runs"][name] = random_row(cfg)
         else:
             pretrain(cfg)
-            report["device"] = device_name(torch.device("cpu" if not torch.cuda.is_available() else "cuda"))
             report["runs"][name] = curve(out)
-        report["runs"][name]["commit"] = commit()
+        report["runs"][name].update(commit=commit(), device=device_name(torch.device("cuda" if torch.cuda.is_available()
+                                                                                     else "cpu")))
         write_json(results, report)
         print(f"{name}: {report['runs'][name]['final']} after {report['runs'][name]['train_time_s']:.0f} s of training")
     (args.out / "results.md").write_text(table(report))
