@@ -13,22 +13,21 @@ import torch
 __all__ = ["command", "commit", "device_name", "portable", "write_json"]
 
 
-def commit() -> str:
-    """The short commit of the working tree, with ``+modified`` when tracked files differ from it (``unknown``
-    outside a git checkout). ``BENCH_COMMIT`` overrides it: a copy of the tree whose ``.git`` is not its own (the
-    GPU machine's) is told which commit it holds."""
+def commit(tree: Path = Path(__file__).parent) -> str:
+    """The short commit of the working tree holding ``tree`` (this repository), with ``+modified`` when tracked
+    files differ from it (``unknown`` outside a git checkout). ``BENCH_COMMIT`` overrides it: a copy of the tree
+    whose ``.git`` is not its own (the GPU machine's) is told which commit it holds."""
     if os.environ.get("BENCH_COMMIT"):
         return os.environ["BENCH_COMMIT"]
     try:
-        head = _git("rev-parse", "--short", "HEAD")
-        return head + ("+modified" if _git("status", "--porcelain", "--untracked-files=no") else "")
+        head = _git(tree, "rev-parse", "--short", "HEAD")
+        return head + ("+modified" if _git(tree, "status", "--porcelain", "--untracked-files=no") else "")
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
 
 
-def _git(*args: str) -> str:
-    return subprocess.run(["git", *args], capture_output=True, text=True, cwd=Path(__file__).parent,
-                          check=True).stdout.strip()
+def _git(tree: Path, *args: str) -> str:
+    return subprocess.run(["git", *args], capture_output=True, text=True, cwd=tree, check=True).stdout.strip()
 
 
 def device_name(device: torch.device) -> str:

@@ -17,7 +17,7 @@ from typing import Iterable
 
 import torch
 import torch.nn as nn
-from timm.layers import build_sincos2d_pos_embed, resample_abs_pos_embed
+from timm.layers import resample_abs_pos_embed
 
 from .checkpoint import CheckpointError, load_checkpoint
 from .hub import resolve_weights
@@ -72,10 +72,23 @@ def resample_pos_embed(pos_embed: torch.Tensor, grid: tuple[int, int], num_prefi
 
 
 def fixed_sincos_pos_embed(grid: tuple[int, int], dim: int, device=None) -> torch.Tensor:
-    """``[1, 1 + h*w, dim]``: MAE's fixed 2-D sin-cos table (He et al. 2022, Sec. 3; timm's
-    ``build_sincos2d_pos_embed``) behind a zero class slot. The one sin-cos helper of the suite."""
-    table = build_sincos2d_pos_embed(list(grid), dim=dim, device=device)
-    return torch.cat([torch.zeros(1, dim, device=table.device, dtype=table.dtype), table])[None]
+    """``[1, 1 + h*w, dim]``: MAE's fixed 2-D sin-cos table (He et al. 2022, Sec. 3; facebookresearch/mae
+    ``util/pos_embed.py``, ``get_2d_sincos_pos_embed``) behind a zero class slot, for any grid. Patches in row-major
+    order; the first half of the channels encodes the column, the second half the row, each as
+    ``[sin(pos w_k), cos(pos w_k)]`` with ``w_k = 10000^(-k / (dim / 4))``, ``k < dim / 4``; computed in float64 and
+    returned in float32, as MAE does. The one sin-cos helper of the suite."""
+    if dim % 4:
+        raise ValueError(f"a 2-D sin-cos position embedding needs a width divisible by 4, got {dim}")
+    omega = 1.0 / 10000 ** (torch.arange(dim // 4, dtype=torch.float64, device=device) / (dim / 4))
+    rows, cols = torch.meshgrid(torch.arange(grid[0], dtype=torch.float64, device=device),
+                                torch.arange(grid[1], dtype=torch.float64, device=device), indexing="ij")
+
+    def encode(position: torch.Tensor) -> torch.Tensor:
+        angles = position.reshape(-1, 1) * omega
+        return torch.cat([angles.sin(), angles.cos()], dim=1)
+
+    table = torch.cat([encode(cols), encode(rows)], dim=1).float()
+    return torch.cat([torch.zeros(1, dim, device=table.device), table])[None]
 
 
 def _matches(key: str, patterns: Iterable[str]) -> bool:

@@ -5,8 +5,8 @@ For an input of ``B x B`` pixels and patch ``p`` the patch grid is ``(B/p) x (B/
 * the mask ratio is the same and exactly ``round(L * (1 - ratio))`` patches stay visible per image;
 * masks are drawn on the current grid from per-sample noise (``masking_noise``), so they depend only on the sample
   key and not on the batch layout, the rank or the world size;
-* the fixed 2-D sin-cos position embeddings of encoder and decoder are computed for the current grid (timm's
-  ``build_sincos2d_pos_embed``), never a 224 table interpolated;
+* the fixed 2-D sin-cos position embeddings of encoder and decoder are MAE's table (``util/pos_embed.py``)
+  computed for the current grid (``engine.weights.fixed_sincos_pos_embed``), never a 224 table interpolated;
 * the reconstruction targets are the patches of the input at the current size (the low-frequency crop).
 
 Blocks, patch embedding and attention (``scaled_dot_product_attention``) come from timm, so the encoder's keys are

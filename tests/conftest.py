@@ -149,3 +149,30 @@ def pretrained_mae_photos(tmp_path_factory):
     on 2 cores), for the test that MAE pre-training beats a random initialisation."""
     data = real_dataset("tiny-imagenet-20")
     return _once(tmp_path_factory, "pretrained_mae_photos", lambda out: _pretrain_tiny_vit(data, 2, out))
+
+
+def mae_vit_macs(size: int, patch: int, depth: int, dim: int, decoder_depth: int = 0, decoder_dim: int = 0,
+                 mask_ratio: float = 0.0) -> int:
+    """Multiply-accumulates of one forward pass, written out for the tests from the ViT's layers (an independent
+    count beside ``curriculum.ViTCost``): a block of n tokens of width d does qkv (3 n d^2), the attention products
+    (2 n^2 d), the projection (n d^2) and the 4x MLP (8 n d^2); the encoder sees the visible patches and the class
+    token, MAE's decoder (if any) all patches and the class token, after a d -> d' embedding and before a
+    d' -> p^2 x 3 pixel prediction."""
+    patches = (size // patch) ** 2
+    visible = round(patches * (1 - mask_ratio))
+
+    def block(n, d):
+        return 3 * n * d * d + 2 * n * n * d + n * d * d + 8 * n * d * d
+
+    macs = visible * 3 * patch * patch * dim + depth * block(visible + 1, dim)
+    if decoder_depth:
+        macs += (visible + 1) * dim * decoder_dim + decoder_depth * block(patches + 1, decoder_dim)
+        macs += patches * decoder_dim * patch * patch * 3
+    return macs
+
+
+def schedule_speedup(schedule, macs, baseline_epochs: float) -> float:
+    """The computation of ``baseline_epochs`` at the final size over that of the schedule's stages (each stage's
+    epochs at its size), with ``macs(size)`` the cost of one image."""
+    spent = sum((s.end - s.start) * schedule.epochs * macs(s.size) for s in schedule.stages)
+    return baseline_epochs * macs(schedule.final_size) / spent

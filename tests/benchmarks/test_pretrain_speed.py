@@ -8,9 +8,9 @@ from PIL import Image
 
 from benchmarks.make_jpeg_folder import build
 from benchmarks.pretrain_speed import busy_share, main
-from curriculum import ScheduleConfig, build_schedule, cost_report
-from pretrain_mae.model import MAE_PRESETS, mae_cost
-from tests.conftest import generated_photos
+from curriculum import ScheduleConfig, build_schedule
+from pretrain_mae.model import MAE_PRESETS
+from tests.conftest import generated_photos, mae_vit_macs, schedule_speedup
 
 
 def test_jpeg_folder_holds_distinct_imagenet_like_photos(tmp_path):
@@ -45,8 +45,11 @@ def test_report_structure_and_cost_model(tmp_path):
         assert stage["end_to_end_over_model"] == pytest.approx(stage["end_to_end_images_per_s"]
                                                                / stage["model_images_per_s"])
     schedule = build_schedule(ScheduleConfig("efficienttrain", 30, 32), 16, None)
-    expected = cost_report(schedule, mae_cost(MAE_PRESETS["mae_vit_tiny"]), baseline_epochs=30).speedup
-    assert report["model_speedup"] == pytest.approx(expected)
+    tiny = MAE_PRESETS["mae_vit_tiny"]
+    macs = lambda size: mae_vit_macs(size, 16, tiny.depth, tiny.embed_dim, tiny.decoder_depth,  # noqa: E731
+                                     tiny.decoder_embed_dim, 0.75)
+    assert [s.size for s in schedule.stages] == [16, 32, 32]  # 22.9 and 27.4 px rounded to the patch
+    assert report["model_speedup"] == pytest.approx(schedule_speedup(schedule, macs, 30), rel=1e-9)
     assert report["schedules"]["baseline"]["measured_speedup"] == 1.0
     assert (tmp_path / "p.png").read_bytes()[:4] == b"\x89PNG"
 

@@ -2,6 +2,7 @@
 official code's two incompatibilities with today's libraries are bridged and then undone, the architecture check
 refuses a different model, and the report holds the ratio of the two rates (never the timings themselves)."""
 import json
+import statistics
 import sys
 import textwrap
 
@@ -55,9 +56,10 @@ def run(official, tmp_path):
 
 def test_report_on_a_stand_in_clone_and_the_bridges_are_undone(tmp_path):
     report = run(clone(tmp_path / "mae"), tmp_path)
-    assert report["ours_over_official"] == pytest.approx(report["ours_images_per_s"] /
-                                                         report["official_images_per_s"])
-    assert len(report["runs"]["ours"]) == len(report["runs"]["official"]) == 2
+    runs = report["runs"]  # the ratio of the medians of the repeats themselves
+    assert len(runs["ours"]) == len(runs["official"]) == 2 and all(r > 0 for r in runs["ours"] + runs["official"])
+    assert report["ours_over_official"] == pytest.approx(statistics.median(runs["ours"]) /
+                                                         statistics.median(runs["official"]))
     assert report["trainable_parameters"] > 0 and report["commit"] and report["command"]
     assert not hasattr(np, "float") and "models_mae" not in sys.modules and "util.pos_embed" not in sys.modules
     assert not any("mae" in p and str(tmp_path) in p for p in sys.path)

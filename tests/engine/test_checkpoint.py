@@ -79,5 +79,10 @@ def test_resume_layout_that_moves_the_steps_is_refused(change, message):
 
 
 def test_resume_layout_with_the_same_samples_per_step_is_accepted():
+    """Accepted (no error) where a step still takes the same samples; the same calls with them changed refuse."""
     check_same_layout({"layout": LAYOUT}, {**LAYOUT, "batch_size": 32, "world_size": 16}, "ckpt.pth")
+    with pytest.raises(CheckpointError, match="a step takes 32 x 8 devices = 256 samples"):
+        check_same_layout({"layout": LAYOUT}, {**LAYOUT, "batch_size": 32, "world_size": 8}, "ckpt.pth")
     check_same_layout({}, {**LAYOUT, "batch_size": 1}, "ckpt.pth")  # written before layouts were saved
+    with pytest.raises(CheckpointError, match="a step takes 1 x 8 devices"):
+        check_same_layout({"layout": LAYOUT}, {**LAYOUT, "batch_size": 1}, "ckpt.pth")

@@ -275,10 +275,12 @@ class BlocksTask(LinearTask):
 
 def test_compiling_blocks_traces_one_block_per_stage_size(tmp_path, monkeypatch):
     """``run.compile=blocks``: the three blocks share one graph per stage size (not three), and the run is the
-    eager run's."""
+    eager run's. The backend is ``aot_eager``: dynamo's graph goes through AOTAutograd (functionalised forward and
+    backward graphs, decompositions), so the compiled training is a traced program, not the eager modules again,
+    while the CPU needs no C++ compiler run."""
     from torch._dynamo.utils import counters
     compile_ = torch.compile
-    monkeypatch.setattr(torch, "compile", lambda model, **kw: compile_(model, backend="eager", **kw))
+    monkeypatch.setattr(torch, "compile", lambda model, **kw: compile_(model, backend="aot_eager", **kw))
     schedule = make_preset("efficienttrain", 3, 16)
     records = {}
     for mode in (False, "blocks"):
@@ -290,7 +292,8 @@ def test_compiling_blocks_traces_one_block_per_stage_size(tmp_path, monkeypatch)
         records[mode] = train(BlocksTask(), cfg, CPU, schedule, SyntheticImages(64, 16), logger)
         logger.close()
     assert counters["stats"]["unique_graphs"] == len({s.size for s in schedule.stages}) == 3
-    assert records["blocks"]["loss"] == pytest.approx(records[False]["loss"], rel=1e-6)
+    assert counters["aot_autograd"]["total"] >= 3  # every graph went through AOTAutograd
+    assert records["blocks"]["loss"] == pytest.approx(records[False]["loss"], rel=1e-5)
 
 
 def test_compiling_blocks_needs_a_list_of_blocks():

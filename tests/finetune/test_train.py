@@ -162,7 +162,11 @@ def test_ema_is_checkpointed_and_resumes_exactly(tmp_path):
     ema, model = full["task"]["ema"], full["model"]
     assert not torch.allclose(ema["head.weight"], model["head.weight"])  # the EMA is its own set of weights
     best = torch.load(tmp_path / "a" / "best.pth", weights_only=True)  # evaluation and best.pth use the EMA
-    assert best["epoch"] != 2 or torch.equal(best["model"]["head.weight"], ema["head.weight"])
+    at_best = torch.load(tmp_path / "a" / f"checkpoint-{best['epoch']:04d}.pth", weights_only=True)
+    assert best["model"].keys() == at_best["task"]["ema"].keys()
+    for name, tensor in at_best["task"]["ema"].items():  # the EMA of the best epoch, whichever epoch that was
+        assert torch.equal(best["model"][name], tensor), name
+    assert not torch.equal(best["model"]["head.weight"], at_best["model"]["head.weight"])  # not the raw weights
     (tmp_path / "b").mkdir()
     (tmp_path / "b" / "checkpoint-last.pth").write_bytes((tmp_path / "a" / "checkpoint-0001.pth").read_bytes())
     finetune(demo(tmp_path / "b", "optim.ema_decay=0.9", "run.save_every=1", "schedule.epochs=3"))
@@ -171,22 +175,50 @@ def test_ema_is_checkpointed_and_resumes_exactly(tmp_path):
         torch.testing.assert_close(resumed["task"]["ema"][name], tensor, rtol=0, atol=0, msg=name)
 
 
-def test_mixup_cutmix_train_on_soft_targets():
-    import numpy as np
+def _mix_task(*aug):
+    from engine.data import SyntheticImages
     from engine.distributed import DistInfo
     from finetune.train import FinetuneTask
-    from engine.data import SyntheticImages
-    cfg = load_config(FinetuneConfig, DEMO_CONFIG, ["aug.mixup=0.8", "aug.cutmix=1.0", "aug.smoothing=0.1"])
-    task = FinetuneTask(cfg, DistInfo(0, 0, 1, torch.device("cpu")), 10, SyntheticImages(8, 64), 64, 0.0)
+    cfg = load_config(FinetuneConfig, DEMO_CONFIG, [*aug, "aug.smoothing=0.1"])
+    return FinetuneTask(cfg, DistInfo(0, 0, 1, torch.device("cpu")), 10, SyntheticImages(8, 64), 64, 0.0)
+
+
+def _smoothed(targets, classes=10, smoothing=0.1):
+    """Label smoothing written out: 1 - s + s / C on the class, s / C elsewhere."""
+    return torch.full((len(targets), classes), smoothing / classes).scatter_(
+        1, targets[:, None], 1 - smoothing + smoothing / classes)
+
+
+def test_mixup_trains_on_the_mixed_images_and_soft_targets():
+    """timm's batch mixup written out: lam ~ Beta(0.8, 0.8) (after the draw that decides to mix), x lam + x
+    flipped (1 - lam), targets smoothed and mixed alike, soft-target cross-entropy."""
+    import numpy as np
+    task = _mix_task("aug.mixup=0.8", "aug.cutmix=0.0")
     images, targets = torch.randn(8, 3, 64, 64), torch.arange(8)
     np.random.seed(0)
     loss = task.loss(task.model, images.clone(), targets, None, 0)
     np.random.seed(0)
-    mixed, soft = task.mixup(images.clone(), targets)
-    assert soft.shape == (8, 10) and torch.allclose(soft.sum(1), torch.ones(8))
+    np.random.rand()  # mix_prob's draw
+    lam = float(np.random.beta(0.8, 0.8))
+    mixed = images * lam + images.flip(0) * (1 - lam)
+    soft = _smoothed(targets) * lam + _smoothed(targets.flip(0)) * (1 - lam)
     expected = (-soft * torch.log_softmax(task.model(mixed), dim=-1)).sum(-1).mean()
     torch.testing.assert_close(loss, expected)
-    assert float(soft.max()) < 1.0  # label smoothing and mixing: no one-hot target is left
+
+
+def test_cutmix_pastes_a_box_and_weighs_the_targets_by_its_area():
+    import numpy as np
+    task = _mix_task("aug.mixup=0.0", "aug.cutmix=1.0")
+    images, targets = torch.rand(8, 3, 64, 64), torch.arange(8)
+    np.random.seed(3)
+    mixed, soft = task.mixup(images.clone(), targets)
+    own = (mixed == images).all(1)  # [8, 64, 64]: pixels still the image's own
+    pasted = (mixed == images.flip(0)).all(1)
+    assert torch.all(own | pasted) and pasted.any()  # every pixel from the image or from its partner
+    kept = own.float().mean((1, 2))  # the share of the image left, the same for the whole batch
+    assert torch.allclose(kept, kept[0])
+    expected = _smoothed(targets) * kept[0] + _smoothed(targets.flip(0)) * (1 - kept[0])
+    torch.testing.assert_close(soft, expected)
 
 
 def test_corrupt_images_are_counted_and_a_fully_corrupt_or_empty_set_fails(image_folder, tmp_path):

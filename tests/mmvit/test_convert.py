@@ -57,17 +57,26 @@ def test_wrong_checkpoints_raise_naming_the_keys(tmp_path):
 
 
 def test_cli_converts_for_a_config(tmp_path):
-    mae_encoder(tmp_path)
+    """The converted file holds the source's tensors (pos_embed on the config's 16 x 16 grid, timm's bicubic
+    resampling) under the backbone's keys, and fresh relative-position tables."""
+    from timm.layers import resample_abs_pos_embed
+
+    source = mae_encoder(tmp_path)
     done = subprocess.run([sys.executable, "-m", "mmvit.convert", str(DET_CONFIG), str(tmp_path / "encoder.pth"),
                            str(tmp_path / "backbone.pth")], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     converted = torch.load(tmp_path / "backbone.pth", weights_only=True)["model"]
-    reference = backbone()
-    load_backbone_weights(reference, tmp_path / "encoder.pth")
-    assert converted.keys() == reference.state_dict().keys()
-    for name, tensor in reference.state_dict().items():
-        if "rel_pos" not in name:
-            torch.testing.assert_close(converted[name], tensor, msg=name)
+    assert converted.keys() == backbone().state_dict().keys()
+    assert set(converted) - set(source) == {k for k in converted if "rel_pos" in k} and len(converted) > 8
+    for name, tensor in converted.items():
+        if name == "pos_embed":
+            expected = resample_abs_pos_embed(source[name], [16, 16], [8, 8], num_prefix_tokens=1)
+        elif "rel_pos" in name:
+            assert torch.all(tensor == 0), name  # initialised by the backbone, not taken from anywhere
+            continue
+        else:
+            expected = source[name]
+        torch.testing.assert_close(tensor, expected, rtol=0, atol=0, msg=name)
 
 
 def test_backbone_weights_by_hub_tag_from_an_offline_cache(tmp_path, monkeypatch):

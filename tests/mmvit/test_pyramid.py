@@ -1,4 +1,5 @@
-"""Simple feature pyramid: strides, RetinaNet extras, one map per level."""
+"""Simple feature pyramid: strides, the values of the extra levels (ViTDet's max-pool P6, RetinaNet's P6/P7), one
+map per level."""
 from tests.conftest import require_openmmlab
 
 require_openmmlab("mmcv.ops")  # before anything imports mmengine / mmvit
@@ -26,3 +27,11 @@ def test_retinanet_levels_with_conv_p6_p7_and_per_level_inputs():
     for level in range(3):  # level i reads map i when given one map per level
         torch.testing.assert_close(per_level[level], neck((maps[level],))[level])
     assert not torch.allclose(per_level[0], neck((maps[1],))[0])
+    # mmdet's RetinaNet extras (FPN add_extra_convs='on_output', relu_before_extra_convs=True), written out:
+    # P6 = 3x3 stride-2 conv of P5, P7 = 3x3 stride-2 conv of relu(P6)
+    first, second = neck.extra_convs
+    p6 = torch.nn.functional.conv2d(outs[2], first.weight, first.bias, stride=2, padding=1)
+    p7 = torch.nn.functional.conv2d(torch.relu(p6), second.weight, second.bias, stride=2, padding=1)
+    torch.testing.assert_close(outs[3], p6)
+    torch.testing.assert_close(outs[4], p7)
+    assert (p6 < 0).any()  # so the relu before P7 matters

@@ -1,4 +1,5 @@
 """MAE geometry at changing input sizes: masking invariants, position embeddings, export to timm."""
+import numpy as np
 import pytest
 import timm
 import torch
@@ -6,6 +7,21 @@ import torch.nn.functional as F
 
 from engine.weights import fixed_sincos_pos_embed
 from pretrain_mae.model import build_mae, encoder_state_dict, masking_noise, patchify, unpatchify
+
+
+def mae_1d_sincos(dim, positions):
+    """facebookresearch/mae util/pos_embed.py get_1d_sincos_pos_embed_from_grid, written out in NumPy."""
+    omega = 1.0 / 10000 ** (np.arange(dim // 2, dtype=np.float64) / (dim / 2.0))
+    angles = np.einsum("m,d->md", positions.reshape(-1), omega)
+    return np.concatenate([np.sin(angles), np.cos(angles)], axis=1)
+
+
+def mae_2d_sincos(dim, grid):
+    """facebookresearch/mae util/pos_embed.py get_2d_sincos_pos_embed (no class token): meshgrid(w, h), so the first
+    half of the channels encodes the column."""
+    coords = np.stack(np.meshgrid(np.arange(grid, dtype=np.float32), np.arange(grid, dtype=np.float32)), axis=0)
+    coords = coords.reshape([2, 1, grid, grid])
+    return np.concatenate([mae_1d_sincos(dim // 2, coords[0]), mae_1d_sincos(dim // 2, coords[1])], axis=1)
 
 
 def sincos_pos_embed(grid, dim):
@@ -46,10 +62,9 @@ def test_position_embeddings_are_computed_for_the_grid():
     interpolated = F.interpolate(sincos_pos_embed(14, 64).T.reshape(1, 64, 14, 14), size=(10, 10),
                                  mode="bicubic", align_corners=False).reshape(64, 100).T
     assert (small - interpolated).abs().max() > 0.05  # a fresh table, not a resampled 224 one
-    # sin/cos pairs: every (sin, cos) of one frequency lies on the unit circle
-    quarter = 16
-    torch.testing.assert_close(small[:, :quarter] ** 2 + small[:, 2 * quarter:3 * quarter] ** 2,
-                               torch.ones(100, quarter))
+    for grid in (1, 4, 10, 14):  # the official table, value for value
+        torch.testing.assert_close(sincos_pos_embed(grid, 64), torch.from_numpy(mae_2d_sincos(64, grid)).float(),
+                                   rtol=0, atol=1e-6)
 
 
 def test_masking_noise_is_uniform_and_keyed():

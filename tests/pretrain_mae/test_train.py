@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from curriculum import Schedule, Stage, StageValues, make_preset
 from engine.config import load_config
@@ -19,7 +20,7 @@ from engine.device_decode import EncodedCrop
 from engine.distributed import DistInfo
 from pretrain_mae.config import PretrainConfig
 from pretrain_mae.train import MAETask, pretrain
-from tests.conftest import MICRO_MAE
+from tests.conftest import MICRO_MAE, mae_vit_macs
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -82,7 +83,10 @@ def test_loader_crop_matches_device_crop_and_resize_runs(image_folder, tmp_path)
         runs[name] = records(tmp_path / name)
     assert [r["size"] for r in runs["fft"]] == [48, 64] == [r["size"] for r in runs["resize"]]
     assert [r["loss"] for r in runs["fft"]] == pytest.approx([r["loss"] for r in runs["fft-loader"]], rel=1e-4)
-    assert runs["resize"][-1]["loss"] < runs["resize"][0]["loss"] + 0.05  # it trains (its pixels: tests/engine)
+    # it trains, and on nearly the signal of the FFT crop: Lanczos and the exact low-pass keep the same low
+    # frequencies (measured 1e-4 apart; the pixels themselves: tests/engine)
+    assert runs["resize"][-1]["loss"] < runs["resize"][0]["loss"]
+    assert [r["loss"] for r in runs["resize"]] == pytest.approx([r["loss"] for r in runs["fft"]], rel=1e-3)
     # 64 px images never allow a 1/2-scale decode of a 48 px crop: data.decode=reduced trains on the same pixels
     assert [r["loss"] for r in runs["resize-reduced"]] == [r["loss"] for r in runs["resize"]]
     # decoded and cropped in the training process: the same samples, pixels within rounding (tests/engine)
@@ -106,17 +110,25 @@ def test_data_decode_reaches_the_loader_transform(tmp_path):
         load_config(PretrainConfig, None, ["data.decode=draft"])
 
 
-def test_efficienttrain_pp_with_replay_runs_every_stage(image_folder, tmp_path):
-    """ET++ (deit_small lists, replay 4 / 2) from a budget of 2 epochs: all ten stages get steps, lr follows the
-    computation spent."""
+def test_efficienttrain_pp_with_replay_runs_every_stage(image_folder, tmp_path, monkeypatch):
+    """ET++ (deit_small lists, replay 4 / 2) from a budget of 2 epochs: every one of the ten stages gets steps, in
+    order, at its size (every step's scalars are logged here), and the run lasts the schedule's real epochs."""
+    import engine.loop
+
+    monkeypatch.setattr(engine.loop, "LOG_EVERY", 1)
     pretrain(load_config(PretrainConfig, None, config(
         image_folder, tmp_path, "schedule.preset=efficienttrain++", "schedule.family=deit_small",
         "schedule.replay=true", "schedule.epochs=2", "schedule.low_frequency=resize", "optim.batch_size=8")))
+    schedule = make_preset("efficienttrain++", 2, 64, round_to=8, family="deit_small", replay=True)
+    scalars = EventAccumulator(str(tmp_path / "tensorboard")).Reload()
+    stages = [int(e.value) for e in scalars.Scalars("curriculum/stage")]
+    sizes = [int(e.value) for e in scalars.Scalars("curriculum/size")]
+    assert len(schedule.stages) == 10 and stages == sorted(stages)  # stages run in order, never revisited
+    assert sorted(set(stages)) == list(range(10))  # every stage got at least one step
+    assert [sizes[stages.index(i)] for i in range(10)] == [stage.size for stage in schedule.stages]
+    assert [s.step for s in scalars.Scalars("curriculum/stage")] == list(range(len(stages)))  # one per step
     got = records(tmp_path)
-    assert [r["size"] for r in got][-1] == 64 and got[0]["size"] == 24
-    assert sorted({r["stage"] for r in got}) == sorted(set(r["stage"] for r in got))
-    assert got[-1]["epochs_done"] == pytest.approx(make_preset("efficienttrain++", 2, 64, round_to=8,
-                                                               family="deit_small").epochs, rel=0.02)
+    assert got[-1]["epochs_done"] == pytest.approx(schedule.epochs, rel=0.02)
 
 
 def test_kill_then_resume_reproduces_losses(image_folder, tmp_path):
@@ -240,5 +252,10 @@ def test_readme_demo_command_runs_without_data(tmp_path):
     demo = run_cli(["--set=schedule.epochs=2", f"--set=run.output_dir={tmp_path}", "--set=run.progress=false"])
     output = demo.communicate(timeout=300)[0]
     assert demo.returncode == 0, output
-    assert "speedup" in output and list((tmp_path / "tensorboard").glob("events.out.tfevents.*"))
+    # the demo's micro MAE (patch 8, width 192, 4 blocks; decoder 2 x 128) through efficienttrain's stages
+    macs = lambda size: mae_vit_macs(size, 8, 4, 192, 2, 128, 0.75)  # noqa: E731
+    speedup = 2 * macs(64) / (2 * (0.6 * macs(48) + 0.2 * macs(56) + 0.2 * macs(64)))
+    assert f"speedup {speedup:.2f}x" in output and "versus 2 epochs at B=64" in output, output[-3000:]
+    assert [r["size"] for r in records(tmp_path)] == [48, 64]  # epoch 0 in stage 0 (0-1.2), epoch 1 ends at 64
+    assert list((tmp_path / "tensorboard").glob("events.out.tfevents.*")) and (tmp_path / "encoder.pth").is_file()
     assert (tmp_path / "checkpoint-last.pth").is_file() and (tmp_path / "config.yaml").is_file()

@@ -4,11 +4,14 @@ from tests.conftest import require_openmmlab
 require_openmmlab("mmseg")  # before anything imports mmengine / mmvit
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 
 
 REPO = Path(__file__).resolve().parents[2]
@@ -32,10 +35,38 @@ def test_trains_from_pretrain_mae_and_reports_miou(pretrained_mae, sample_data, 
     (scalars,) = tmp_path.glob("*/vis_data/scalars.json")
     records = [json.loads(line) for line in scalars.read_text().splitlines()]
     final = records[-1]
-    assert 0.0 <= final["mIoU"] <= 100.0 and 0.0 < final["aAcc"] <= 100.0
-    assert log.count("|") > classes  # the per-class IoU table lists every class
+    names, iou, acc = per_class_table(log)
+    assert names == [c.strip() for c in config_classes(REPO / "configs/segmentation" / config)]  # ADE20K has "bed "
+    assert len(names) == classes
+    # a class has an accuracy exactly when the validation label maps hold it (after reduce_zero_label)
+    present = {names[v] for v in validation_labels(data)}
+    assert {name for name, a in zip(names, acc) if not np.isnan(a)} == present and present
+    assert final["mIoU"] == pytest.approx(np.nanmean(iou), abs=0.01)  # the mean of the table's IoUs
     if classes == 11:  # 20 iterations on 11 classes: beyond labelling every pixel as one class
         assert final["mIoU"] > 100.0 / classes, final
+
+
+def per_class_table(log: str) -> tuple[list[str], list[float], list[float]]:
+    """mmseg's per-class table (``| class | IoU | Acc |``) from the log."""
+    rows = re.findall(r"^\|\s*([^|]+?)\s*\|\s*(nan|[\d.]+)\s*\|\s*(nan|[\d.]+)\s*\|$", log, re.M)
+    return [r[0] for r in rows], [float(r[1]) for r in rows], [float(r[2]) for r in rows]
+
+
+def config_classes(path: Path) -> tuple[str, ...]:
+    """The classes a config evaluates: its own metainfo, else mmseg's ADE20K list (the reference)."""
+    from mmengine.config import Config
+    from mmseg.datasets import ADE20KDataset
+
+    dataset = Config.fromfile(path).val_dataloader.dataset
+    return tuple(dataset.get("metainfo", {}).get("classes", ADE20KDataset.METAINFO["classes"]))
+
+
+def validation_labels(data: Path) -> set[int]:
+    """The class indices the validation label maps hold: value v is class v - 1, 0 is ignored."""
+    values = set()
+    for png in (data / "annotations" / "validation").glob("*.png"):
+        values |= set(np.unique(np.asarray(Image.open(png))).tolist())
+    return {v - 1 for v in values if 0 < v < 255}
 
 
 def test_labels_outside_the_classes_stop_the_run_in_one_line(tmp_path):

@@ -2,15 +2,15 @@
 against pycocotools, the reference implementation of COCO's masks)."""
 
 import numpy as np
-import pytest
 from PIL import Image
+from pycocotools import coco as coco_api
+from pycocotools import mask as mask_utils
 
 from engine.data import ImageFolderDataset
 from tools.sample_data import COCO_CLASSES, ade_shapes, class_folders, coco_shapes, rle_counts
 
 
 def test_rle_matches_pycocotools():
-    mask_utils = pytest.importorskip("pycocotools.mask")
     rng = np.random.default_rng(0)
     for mask in (rng.random((7, 5)) < 0.5, np.ones((4, 6), bool), np.zeros((3, 3), bool)):
         rle = mask_utils.frPyObjects({"size": list(mask.shape), "counts": rle_counts(mask)}, *mask.shape)
@@ -18,7 +18,6 @@ def test_rle_matches_pycocotools():
 
 
 def test_coco_shapes_boxes_and_masks_are_exact(tmp_path):
-    coco_api = pytest.importorskip("pycocotools.coco")
     root = coco_shapes(tmp_path / "coco", train=4, val=2)
     coco = coco_api.COCO(str(root / "annotations/instances_train2017.json"))
     assert len(coco.getCatIds()) == len(COCO_CLASSES) == 80 and len(coco.getImgIds()) == 4
