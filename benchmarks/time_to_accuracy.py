@@ -216,7 +216,7 @@ def run_pretrain(data: Path, out: Path, schedule: dict, seed: int, args) -> list
             "schedule": schedule,
             "run": {"seed": seed, "output_dir": str(_fresh(out)), "progress": args.progress, "save_every": 0,
                     "log_images_every": 0, "resume": None}}
-    pretrain(load_config(PretrainConfig, PRETRAIN_CONFIG, _overrides(tree)))
+    pretrain(load_config(PretrainConfig, PRETRAIN_CONFIG, _overrides(tree) + ["eval.path=null"]))  # no kNN curve
     return read_curve(out, None)
 
 

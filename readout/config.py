@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from engine.config import RunConfig
+from finetune.config import DataConfig
 
 __all__ = ["EncoderConfig", "ReadoutData", "KNNConfig", "ProbeOptim", "ProbeConfig"]
 
@@ -28,18 +29,12 @@ class EncoderConfig:
 
 
 @dataclass
-class ReadoutData:
-    dataset: Literal["imagefolder", "cifar10", "cifar100", "flowers102", "stanford_dogs", "synthetic"] = "imagefolder"
-    path: str | None = None
-    train_split: str = "train"
-    val_split: str = "val"
-    train_per_class: int | None = None  # the first N images of every class (None: all)
+class ReadoutData(DataConfig):
+    """Fine-tuning's datasets (``finetune.datasets``), optionally cut to the first N images of every class."""
+
+    train_per_class: int | None = None  # None: all
     val_per_class: int | None = None
     crop_pct: float = 0.875  # evaluation: resize to img_size / crop_pct, centre crop img_size (MAE: 256 / 224)
-    num_workers: int = 8
-    on_corrupt: Literal["error", "skip"] = "error"
-    synthetic_length: int = 256
-    synthetic_classes: int = 4
 
 
 @dataclass

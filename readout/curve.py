@@ -62,7 +62,11 @@ class KNNMonitor:
         self.cfg, self.info = cfg, info
         data = ReadoutData(path=cfg.path, train_split=cfg.train_split, val_split=cfg.val_split,
                            train_per_class=cfg.bank_per_class, val_per_class=cfg.val_per_class)
-        bank, val = readout_datasets(data)
+        try:
+            bank, val = readout_datasets(data)
+        except FileNotFoundError as err:
+            raise FileNotFoundError(f"eval.path={cfg.path}: {err} (the labelled images of the kNN curve; "
+                                    f"--set eval.path=null runs without the curve)") from None
         self.num_classes = len(bank.classes)
         to_uint8 = transforms.Compose([eval_transform(img_size, cfg.crop_pct, to_tensor=False),
                                        transforms.PILToTensor()])

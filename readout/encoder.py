@@ -18,9 +18,13 @@ import torch.nn as nn
 from engine.hub import hub_model_name, is_hub_tag
 from engine.weights import describe_load, load_pretrained, read_weights
 
-from .config import EncoderConfig
+from engine.distributed import DistInfo
+from engine.runtime import seed_everything
 
-__all__ = ["build_encoder", "feature_dim"]
+from .config import EncoderConfig
+from .data import readout_datasets
+
+__all__ = ["build_encoder", "feature_dim", "prepare"]
 
 VIT_TEMPLATE = "vit_base_patch16_224"  # any timm ViT; the architecture comes from the keyword arguments
 
@@ -74,3 +78,12 @@ def build_encoder(cfg: EncoderConfig, img_size: int, report: Callable[[str], Non
 
 def feature_dim(model: nn.Module) -> int:
     return int(getattr(model, "num_features", None) or model.embed_dim)
+
+
+def prepare(cfg, info: DistInfo):
+    """What every readout command starts from: seeded, its ``(train, val)`` datasets and its encoder on the device;
+    ``cfg`` holds ``model``, ``data`` and ``run`` sections."""
+    seed_everything(cfg.run.seed)
+    train_set, val_set = readout_datasets(cfg.data, cfg.run.seed)
+    encoder = build_encoder(cfg.model, cfg.model.img_size, print if info.is_main else None).to(info.device)
+    return train_set, val_set, encoder

@@ -26,11 +26,11 @@ import torch.nn.functional as F
 from engine.cli import main_guard
 from engine.config import parse_args, to_dict
 from engine.distributed import DistInfo, run_distributed
-from engine.runtime import resolve_amp, seed_everything
+from engine.runtime import resolve_amp
 
 from .config import KNNConfig
-from .data import Transformed, eval_transform, readout_datasets
-from .encoder import build_encoder
+from .data import Transformed, eval_transform
+from .encoder import prepare
 from .features import check_pools, dataset_features
 
 __all__ = ["knn_predict", "knn_accuracy", "knn_readout", "TAU", "KS"]
@@ -59,7 +59,8 @@ def _gather_candidates(sims: torch.Tensor, labels: torch.Tensor, k: int) -> tupl
     pad = k - sims.shape[1]
     sims = F.pad(sims, (0, pad), value=-float("inf"))
     labels = F.pad(labels, (0, pad), value=0)
-    all_sims, all_labels = [torch.empty_like(sims) for _ in range(world)], [torch.empty_like(labels) for _ in range(world)]
+    all_sims = [torch.empty_like(sims) for _ in range(world)]
+    all_labels = [torch.empty_like(labels) for _ in range(world)]
     dist.all_gather(all_sims, sims.contiguous())
     dist.all_gather(all_labels, labels.contiguous())
     sims, labels = torch.cat(all_sims, 1), torch.cat(all_labels, 1)
@@ -121,10 +122,7 @@ def knn_readout(cfg: KNNConfig) -> dict:
 
 
 def _knn_readout(cfg: KNNConfig, info: DistInfo) -> dict:
-    seed_everything(cfg.run.seed)
-    report = print if info.is_main else None
-    train_set, val_set = readout_datasets(cfg.data, cfg.run.seed)
-    encoder = build_encoder(cfg.model, cfg.model.img_size, report).to(info.device)
+    train_set, val_set, encoder = prepare(cfg, info)
     pools = check_pools(encoder, cfg.pools)
     transform = eval_transform(cfg.model.img_size, cfg.data.crop_pct)
     extract = dict(pools=pools, info=info, batch_size=cfg.batch_size, num_workers=cfg.data.num_workers,

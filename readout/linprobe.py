@@ -36,11 +36,11 @@ from engine.distributed import DistInfo, run_distributed
 from engine.logger import RunLogger
 from engine.loop import Task, train
 from engine.lr import cosine_lr, scaled_lr, set_lr
-from engine.runtime import resolve_amp, seed_everything
+from engine.runtime import resolve_amp
 
 from .config import ProbeConfig, ProbeOptim
-from .data import Transformed, eval_transform, probe_train_transform, readout_datasets
-from .encoder import build_encoder, feature_dim
+from .data import Transformed, eval_transform, probe_train_transform
+from .encoder import feature_dim, prepare
 from .features import check_pools, dataset_features, pooled_features, shard_loader
 from .lars import LARS
 
@@ -179,10 +179,8 @@ def linear_probe(cfg: ProbeConfig) -> dict:
 
 
 def _linear_probe(cfg: ProbeConfig, info: DistInfo) -> dict:
-    seed_everything(cfg.run.seed)
     report = print if info.is_main else None
-    train_set, val_set = readout_datasets(cfg.data, cfg.run.seed)
-    encoder = build_encoder(cfg.model, cfg.model.img_size, report).to(info.device)
+    train_set, val_set, encoder = prepare(cfg, info)
     check_pools(encoder, [cfg.pool])
     num_classes = len(train_set.classes)
     logger = RunLogger(cfg.run.output_dir, info.is_main, cfg.run.progress)

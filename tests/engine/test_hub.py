@@ -53,7 +53,7 @@ def test_tag_resolves_offline_and_loads_like_the_file(image_folder, tmp_path):
     path = knn(image_folder, tmp_path / "path", env, "model.name=vit_tiny_patch16_224", f"model.pretrained={file}",
                *MICRO)
     assert path.returncode == 0, path.stderr[-3000:]
-    random = knn(image_folder, tmp_path / "random", env, "model.name=vit_tiny_patch16_224", *MICRO)
+    knn(image_folder, tmp_path / "random", env, "model.name=vit_tiny_patch16_224", *MICRO)
     top1 = {name: json.loads((tmp_path / name / "knn.json").read_text())["top1"] for name in ("tag", "path", "random")}
     assert top1["tag"] == top1["path"] != top1["random"]  # the weights were loaded, not a fresh initialisation
 

@@ -33,7 +33,8 @@ def test_pretraining_draws_the_curve_at_every_stage_end_and_matches_the_readout(
     records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     evaluated = [r for r in records if "knn/cls_k5" in r]
     # efficienttrain over 5 epochs: stages 0-3, 3-4 and 4-5 end with the records of epochs 2, 3 and 4
-    assert [r["epoch"] for r in evaluated] == [2, 3, 4] and [r["stage_end"] for r in records] == [False, False, True, True, True]
+    assert [r["epoch"] for r in evaluated] == [2, 3, 4]
+    assert [r["stage_end"] for r in records] == [False, False, True, True, True]
     assert all(r["eval_time_s"] > 0 for r in evaluated)
     totals = [r["eval_time_total_s"] for r in evaluated]
     assert totals == sorted(totals) and totals[-1] > sum(r["eval_time_s"] for r in evaluated)  # + the set-up
@@ -59,3 +60,12 @@ def test_curve_settings_are_checked(image_folder):
     with pytest.raises(ValueError, match="eval.pools must be among"):
         KNNMonitor(EvalConfig(path=str(image_folder), pools=["max"]), info, 64)
 
+
+
+def test_a_missing_curve_folder_is_one_line_naming_the_section(image_folder, tmp_path):
+    done = subprocess.run([sys.executable, "-m", "pretrain_mae", f"--set=data.path={image_folder}",
+                           f"--set=eval.path={tmp_path / 'nothing'}", f"--set=run.output_dir={tmp_path}"], cwd=REPO,
+                          capture_output=True, text=True, timeout=300, env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
+    assert f"eval.path={tmp_path / 'nothing'}: dataset root not found" in done.stderr
+    assert "--set eval.path=null runs without the curve" in done.stderr

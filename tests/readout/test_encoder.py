@@ -19,7 +19,8 @@ def test_encoder_file_and_training_checkpoint_give_the_same_encoder(pretrained_m
         if key != "pos_embed":  # the training checkpoint keeps MAE's buffer of the same fixed sin-cos table
             assert torch.equal(from_checkpoint.state_dict()[key], value), key
     torch.testing.assert_close(from_checkpoint.pos_embed, from_encoder.pos_embed)
-    assert from_encoder.embed_dim == 96 and len(from_encoder.blocks) == 4 and from_encoder.patch_embed.patch_size == (8, 8)
+    assert from_encoder.embed_dim == 96 and len(from_encoder.blocks) == 4
+    assert from_encoder.patch_embed.patch_size == (8, 8)
     assert not from_encoder.training and not any(p.requires_grad for p in from_encoder.parameters())
     assert notes == [f"encoder weights from {pretrained_mae / 'encoder.pth'}: {len(exported)} tensors loaded, "
                      "pos_embed kept at its grid, initialised (not in the source): none, unused: none"]

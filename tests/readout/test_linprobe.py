@@ -51,7 +51,8 @@ def test_probe_keeps_the_encoder_in_eval_mode():
     assert not any(m.training for m in probe.encoder.modules())
     assert not any(p.requires_grad for p in probe.encoder.parameters())
     assert probe.head[0].eps == 1e-6 and probe.head[0].affine is False
-    assert float(probe.head[1].weight.detach().std()) == pytest.approx(0.01, rel=0.2) and torch.all(probe.head[1].bias == 0)
+    assert float(probe.head[1].weight.detach().std()) == pytest.approx(0.01, rel=0.2)
+    assert torch.all(probe.head[1].bias == 0)
 
 
 def test_cached_features_are_the_head_inputs_of_the_protocol_without_augmentation(image_folder):
