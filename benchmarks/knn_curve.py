@@ -10,6 +10,7 @@ pre-trained curve must rise above. Writes ``OUT/results.json``
 (rewritten after every run; a rerun skips the schedules it holds), ``OUT/results.md`` and ``OUT/knn_vs_wall.png``::
 
     python benchmarks/knn_curve.py --data DIR --out OUT                 # DIR: train/ and val/ class folders
+    python benchmarks/knn_curve.py --data DIR --out OUT --seed 1       # another seed beside: <schedule>-seed1
     python benchmarks/knn_curve.py --data DIR --out OUT --epochs 40 --schedules baseline efficienttrain++
     python benchmarks/knn_curve.py --quick --data DIR --out /tmp/curve  # a structure check in a minute
 """
@@ -91,8 +92,8 @@ def plot(report: dict, path: Path) -> None:
     fig, axes = plt.subplots(1, len(keys), figsize=(5 * len(keys), 3.6), squeeze=False)
     for ax, key in zip(axes[0], keys):
         for name, run in report["runs"].items():
-            if name == "random":
-                ax.axhline(run["final"][key], color="grey", linestyle="--", label="random initialisation")
+            if name.startswith("random"):
+                ax.axhline(run["final"][key], color="grey", linestyle="--", label=f"{name} initialisation")
                 continue
             ax.plot([p["train_time_s"] for p in run["points"]], [p[key] for p in run["points"]], "o-", label=name)
         ax.set(xlabel="training wall time (s, evaluation excluded)", ylabel=f"kNN top-1 (%), {key}")
@@ -112,6 +113,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--schedules", nargs="+", default=["baseline", "efficienttrain", "random"],
                         help="schedule presets, and random (no training)")
     parser.add_argument("--epochs", type=float, help="pre-training epochs (default: the config's)")
+    parser.add_argument("--seed", type=int, default=0, help="run.seed; runs of another seed than 0 are named "
+                        "<schedule>-seed<N>")
     parser.add_argument("--quick", action="store_true", help="3 epochs of a smaller micro ViT: a structure check")
     args = parser.parse_args(argv)
     data = Path(args.data)
@@ -124,18 +127,20 @@ def main(argv: list[str] | None = None) -> None:
     report.update(command=command("knn_curve.py", argv),
                   config=str(config.relative_to(REPO)) if config.is_relative_to(REPO) else portable(str(config)),
                   data=portable(str(data)))
-    for name in args.schedules:
+    for schedule in args.schedules:
+        name = f"{schedule}-seed{args.seed}" if args.seed else schedule
         if name in report["runs"]:
             print(f"{name}: in {results} already, skipped")
             continue
         out = args.out / name
         shutil.rmtree(out, ignore_errors=True)  # an interrupted run starts again: its curve must be whole
-        preset = "baseline" if name == "random" else name  # random: the config's model, never trained
+        preset = "baseline" if schedule == "random" else schedule  # random: the config's model, never trained
         overrides = [f"data.path={data}", f"eval.path={data}", f"schedule.preset={preset}", f"run.output_dir={out}",
+                     f"run.seed={args.seed}",
                      "run.log_images_every=0", "run.save_every=0", "run.progress=false"]
         overrides += [f"schedule.epochs={args.epochs}"] if args.epochs else []
         cfg = load_config(PretrainConfig, args.config, overrides + (QUICK if args.quick else []))
-        if name == "random":
+        if schedule == "random":
             report["runs"][name] = random_row(cfg)
         else:
             pretrain(cfg)
