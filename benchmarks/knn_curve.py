@@ -90,12 +90,18 @@ def plot(report: dict, path: Path) -> None:
 
     keys = [k for k in report["runs"][next(iter(report["runs"]))]["final"] if k.endswith(("_k20", "_k5"))]
     fig, axes = plt.subplots(1, len(keys), figsize=(5 * len(keys), 3.6), squeeze=False)
+    colours = {}
     for ax, key in zip(axes[0], keys):
         for name, run in report["runs"].items():
-            if name.startswith("random"):
-                ax.axhline(run["final"][key], color="grey", linestyle="--", label=f"{name} initialisation")
+            schedule, _, seed = name.partition("-seed")
+            colour = "grey" if schedule == "random" else colours.setdefault(schedule, f"C{len(colours)}")
+            style = ":" if seed else "-"  # seed 0 solid, further seeds dotted
+            label = "random initialisation" if schedule == "random" else schedule
+            if schedule == "random":
+                ax.axhline(run["final"][key], color=colour, linestyle=style, label=label if not seed else None)
                 continue
-            ax.plot([p["train_time_s"] for p in run["points"]], [p[key] for p in run["points"]], "o-", label=name)
+            ax.plot([p["train_time_s"] for p in run["points"]], [p[key] for p in run["points"]], "o", color=colour,
+                    linestyle=style, label=label if not seed else None)
         ax.set(xlabel="training wall time (s, evaluation excluded)", ylabel=f"kNN top-1 (%), {key}")
         ax.grid(alpha=0.3)
         ax.legend()
@@ -124,8 +130,7 @@ def main(argv: list[str] | None = None) -> None:
     results = args.out / "results.json"
     report = json.loads(results.read_text()) if results.is_file() else {"runs": {}}
     config = Path(args.config).resolve()
-    report.update(command=command("knn_curve.py", argv),
-                  config=str(config.relative_to(REPO)) if config.is_relative_to(REPO) else portable(str(config)),
+    report.update(config=str(config.relative_to(REPO)) if config.is_relative_to(REPO) else portable(str(config)),
                   data=portable(str(data)))
     for schedule in args.schedules:
         name = f"{schedule}-seed{args.seed}" if args.seed else schedule
@@ -145,7 +150,7 @@ def main(argv: list[str] | None = None) -> None:
         else:
             pretrain(cfg)
             report["runs"][name] = curve(out)
-        report["runs"][name].update(commit=commit(), device=device_name(torch.device("cuda" if torch.cuda.is_available()
+        report["runs"][name].update(command=command("knn_curve.py", argv), commit=commit(), device=device_name(torch.device("cuda" if torch.cuda.is_available()
                                                                                      else "cpu")))
         write_json(results, report)
         print(f"{name}: {report['runs'][name]['final']} after {report['runs'][name]['train_time_s']:.0f} s of training")
