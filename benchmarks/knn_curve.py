@@ -22,13 +22,11 @@ import shutil
 import sys
 from pathlib import Path
 
-import torch
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from engine.cli import main_guard  # noqa: E402
 from engine.config import load_config  # noqa: E402
-from engine.distributed import DistInfo  # noqa: E402
+from engine.distributed import DistInfo, resolve_device  # noqa: E402
 from engine.runtime import seed_everything  # noqa: E402
 from pretrain_mae.config import PretrainConfig  # noqa: E402
 from pretrain_mae.data import normalize_on_device  # noqa: E402
@@ -60,9 +58,10 @@ def curve(out: Path) -> dict:
 def random_row(cfg: PretrainConfig) -> dict:
     """The monitor's reading of the untrained MAE of ``cfg``."""
     seed_everything(cfg.run.seed)
+    device = resolve_device(cfg.run.device)  # where the pre-training runs train
     model = MaskedAutoencoderViT(arch_of(cfg), cfg.model.mask_ratio, cfg.model.norm_pix_loss,
-                                 img_size=cfg.schedule.final_size)
-    monitor = KNNMonitor(cfg.eval, DistInfo(0, 0, 1, torch.device("cpu")), cfg.schedule.final_size)
+                                 img_size=cfg.schedule.final_size).to(device)
+    monitor = KNNMonitor(cfg.eval, DistInfo(0, 0, 1, device), cfg.schedule.final_size)
     final = {k[len("knn/"):]: v for k, v in monitor(model, normalize_on_device).items()}
     return {"points": [{"epoch": None, "train_time_s": 0.0, "computation": 0.0, **final}], "train_time_s": 0.0,
             "computation": 0.0, "evaluations": 1, "final": final}
@@ -150,8 +149,8 @@ def main(argv: list[str] | None = None) -> None:
         else:
             pretrain(cfg)
             report["runs"][name] = curve(out)
-        report["runs"][name].update(command=command("knn_curve.py", argv), commit=commit(), device=device_name(torch.device("cuda" if torch.cuda.is_available()
-                                                                                     else "cpu")))
+        report["runs"][name].update(command=command("knn_curve.py", argv), commit=commit(),
+                                    device=device_name(resolve_device(cfg.run.device)))
         write_json(results, report)
         print(f"{name}: {report['runs'][name]['final']} after {report['runs'][name]['train_time_s']:.0f} s of training")
     (args.out / "results.md").write_text(table(report))

@@ -29,8 +29,8 @@ from engine.cli import main_guard  # noqa: E402
 from engine.distributed import resolve_device  # noqa: E402
 from engine.runtime import resolve_amp  # noqa: E402
 from readout.config import EncoderConfig  # noqa: E402
-from readout.encoder import build_encoder, feature_dim  # noqa: E402
-from readout.features import pooled_features  # noqa: E402
+from readout.encoder import build_encoder  # noqa: E402
+from readout.features import feature_dim, pooled_features  # noqa: E402
 from readout.knn import knn_predict  # noqa: E402
 
 from benchmarks.provenance import command, commit, device_name, write_json  # noqa: E402

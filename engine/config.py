@@ -1,26 +1,29 @@
 """One config system for every trainer: nested dataclasses filled from YAML files and ``--set`` overrides.
 
 A YAML config may name ``_base_: other.yaml`` (relative to itself) to inherit from; its keys are merged over the
-base recursively. ``{{$NAME:default}}`` in a config file is replaced by the environment variable ``NAME`` (or
-``default`` when it is unset), the syntax mmengine reads in the OpenMMLab configs, so one variable
-(``EFFICIENTTRAIN_DATA``, the data root of the CPU configs) serves both. ``--set a.b=value`` overrides are parsed as YAML scalars (``--set optim.blr=1e-3``,
-``--set schedule.preset=baseline``). Unknown keys, values of the wrong type and values outside a ``Literal[...]``
-field's choices are errors that name the key when the config is loaded, never silently ignored.
+base recursively, and a section given in part keeps the defaults the trainer's config class gives it (fine-tuning's
+``run.output_dir`` stays ``output/finetune`` under ``--set run.seed=1``). ``{{$NAME:default}}`` in a config file is
+replaced by the environment variable ``NAME`` (or ``default`` when it is unset), the syntax mmengine reads in the
+OpenMMLab configs, so one variable (``EFFICIENTTRAIN_DATA``, the data root of the CPU configs) serves both. ``--set
+a.b=value`` overrides are parsed as YAML scalars (``--set optim.blr=1e-3``, ``--set schedule.preset=baseline``).
+Unknown keys, values of the wrong type and values outside a ``Literal[...]`` field's choices are errors that name the
+key when the config is loaded, never silently ignored; ``refuse_unused`` refuses keys a job would ignore.
 """
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import os
 import re
 import types
 import typing
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Iterable, Literal, TypeVar
 
 import yaml
 
-__all__ = ["load_config", "to_dict", "parse_args", "RunConfig"]
+__all__ = ["load_config", "to_dict", "parse_args", "refuse_unused", "RunConfig"]
 
 T = TypeVar("T")
 ENV_VARIABLE = re.compile(r"\{\{\s*\$(\w+)\s*(?::\s*(\S*?))?\s*\}\}")  # {{$NAME:default}}, as mmengine
@@ -100,6 +103,9 @@ def _build(cls: type[T], data: Any, where: str) -> T:
     hints = typing.get_type_hints(cls)
     kwargs = {}
     for name, value in data.items():
+        default = fields[name].default_factory
+        if isinstance(value, dict) and dataclasses.is_dataclass(hints[name]) and default is not dataclasses.MISSING:
+            value = _merge(dataclasses.asdict(default()), value)  # a section given in part keeps its own defaults
         kwargs[name] = _coerce(hints[name], value, f"{where}{name}")
     return cls(**kwargs)
 
@@ -144,6 +150,17 @@ def load_config(cls: type[T], path: str | Path | None = None, overrides: list[st
 
 def to_dict(cfg: Any) -> dict:
     return dataclasses.asdict(cfg)
+
+
+def refuse_unused(cfg: Any, keys: Iterable[str], job: str) -> None:
+    """Refuse a value given to any of ``keys`` (dotted, e.g. ``run.compile``) that ``job`` would ignore: each must
+    keep the default of ``cfg``'s own config class, or the error names the key."""
+    defaults = type(cfg)()
+    for key in keys:
+        *path, name = key.split(".")
+        given = getattr(functools.reduce(getattr, path, cfg), name)
+        if given != getattr(functools.reduce(getattr, path, defaults), name):
+            raise ValueError(f"config key {key}={given!r} has no effect on {job}; leave it unset")
 
 
 def parse_args(cls: type[T], description: str, argv: list[str] | None = None,

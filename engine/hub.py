@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["HUB_PREFIX", "is_hub_tag", "resolve_weights"]
+__all__ = ["HUB_PREFIX", "is_hub_tag", "hub_model_name", "resolve_weights"]
 
 HUB_PREFIX = "hf-hub:"
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")

@@ -94,6 +94,7 @@ class MaskedAutoencoderViT(nn.Module):
         if not 0.0 <= mask_ratio < 1.0:
             raise ValueError(f"mask_ratio must be in [0, 1), got {mask_ratio}")
         self.arch, self.mask_ratio, self.norm_pix_loss, self.in_chans = arch, mask_ratio, norm_pix_loss, in_chans
+        self.embed_dim = arch.embed_dim  # timm's attribute: the encoder's width
         p, dim, dec = arch.patch_size, arch.embed_dim, arch.decoder_embed_dim
         norm = partial(nn.LayerNorm, eps=1e-6)
         self.patch_embed = PatchEmbed(img_size=224, patch_size=p, in_chans=in_chans, embed_dim=dim,

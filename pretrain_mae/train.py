@@ -10,7 +10,7 @@ At the end it writes ``encoder.pth`` in timm naming.
 from __future__ import annotations
 
 import time
-from dataclasses import asdict
+from dataclasses import asdict, fields
 
 import torch
 from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
@@ -19,6 +19,7 @@ from timm.optim import param_groups_weight_decay
 from curriculum import StageValues, build_schedule, cost_report
 from engine.batch import resolve_accumulation
 from engine.checkpoint import save_atomic
+from engine.config import refuse_unused
 from engine.distributed import DistInfo, run_distributed
 from engine.logger import RunLogger
 from engine.loop import Task, train
@@ -56,6 +57,9 @@ class MAETask(Task):
                                            fused=info.device.type == "cuda")
         self._last: tuple[torch.Tensor, torch.Tensor] | None = None
         report = print if info.is_main else None
+        if cfg.eval.path is None:
+            refuse_unused(cfg, [f"eval.{f.name}" for f in fields(cfg.eval) if f.name != "path"],
+                          "pre-training without eval.path (no kNN curve)")
         self.knn = KNNMonitor(cfg.eval, info, final_size, report) if cfg.eval.path else None
         self.amp = resolve_amp(cfg.run.amp, info.device, None)
         self.is_main = info.is_main

@@ -24,7 +24,7 @@ from engine.runtime import seed_everything
 from .config import EncoderConfig
 from .data import readout_datasets
 
-__all__ = ["build_encoder", "feature_dim", "prepare"]
+__all__ = ["build_encoder", "prepare"]
 
 VIT_TEMPLATE = "vit_base_patch16_224"  # any timm ViT; the architecture comes from the keyword arguments
 
@@ -74,10 +74,6 @@ def build_encoder(cfg: EncoderConfig, img_size: int, report: Callable[[str], Non
     elif report is not None:
         report(f"encoder {name}: random initialisation (model.pretrained is empty)")
     return model.requires_grad_(False).eval()
-
-
-def feature_dim(model: nn.Module) -> int:
-    return int(getattr(model, "num_features", None) or model.embed_dim)
 
 
 def prepare(cfg, info: DistInfo):

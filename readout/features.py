@@ -23,14 +23,19 @@ from torch.utils.data import DataLoader, Dataset, Subset
 
 from engine.distributed import DistInfo, all_gather_rows
 
-__all__ = ["POOLS", "is_vit", "check_pools", "pooled_features", "extract_features", "shard_loader", "labels_of",
-           "per_class_subset", "dataset_features"]
+__all__ = ["POOLS", "is_vit", "feature_dim", "check_pools", "pooled_features", "extract_features", "shard_loader",
+           "labels_of", "per_class_subset", "dataset_features"]
 
 POOLS = ("cls", "avg")
 
 
 def is_vit(model: nn.Module) -> bool:
     return getattr(model, "cls_token", None) is not None and isinstance(getattr(model, "norm", None), nn.Module)
+
+
+def feature_dim(model: nn.Module) -> int:
+    """The width of a model's pooled features (timm's ``num_features``, else ``embed_dim``)."""
+    return int(getattr(model, "num_features", None) or model.embed_dim)
 
 
 def check_pools(model: nn.Module, pools: Iterable[str]) -> tuple[str, ...]:
@@ -119,8 +124,8 @@ def extract_features(model: nn.Module, loader: DataLoader, pools: Iterable[str],
     finally:
         model.train(was_training)
     if not labels:
-        dim = getattr(model, "num_features", getattr(model, "embed_dim", 0))
-        return {p: torch.zeros(0, dim, device=device) for p in pools}, torch.zeros(0, dtype=torch.int64, device=device)
+        empty = torch.zeros(0, feature_dim(model), device=device)  # a process whose shard holds nothing
+        return {p: empty for p in pools}, torch.zeros(0, dtype=torch.int64, device=device)
     return {p: torch.cat(v) for p, v in features.items()}, torch.cat(labels).to(torch.int64)
 
 

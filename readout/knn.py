@@ -24,7 +24,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 
 from engine.cli import main_guard
-from engine.config import parse_args, to_dict
+from engine.config import parse_args, refuse_unused, to_dict
 from engine.distributed import DistInfo, run_distributed
 from engine.runtime import resolve_amp
 
@@ -122,6 +122,8 @@ def knn_readout(cfg: KNNConfig) -> dict:
 
 
 def _knn_readout(cfg: KNNConfig, info: DistInfo) -> dict:
+    refuse_unused(cfg, ["run.resume", "run.compile", "run.save_every", "run.log_images_every", "run.progress"],
+                  "the kNN readout (it trains nothing)")
     train_set, val_set, encoder = prepare(cfg, info)
     pools = check_pools(encoder, cfg.pools)
     transform = eval_transform(cfg.model.img_size, cfg.data.crop_pct)

@@ -31,7 +31,7 @@ from curriculum import make_preset
 from engine.batch import resolve_accumulation
 from engine.classify import evaluate
 from engine.cli import main_guard
-from engine.config import parse_args, to_dict
+from engine.config import parse_args, refuse_unused, to_dict
 from engine.distributed import DistInfo, run_distributed
 from engine.logger import RunLogger
 from engine.loop import Task, train
@@ -40,8 +40,8 @@ from engine.runtime import resolve_amp
 
 from .config import ProbeConfig, ProbeOptim
 from .data import Transformed, eval_transform, probe_train_transform
-from .encoder import feature_dim, prepare
-from .features import check_pools, dataset_features, pooled_features, shard_loader
+from .encoder import prepare
+from .features import check_pools, dataset_features, feature_dim, pooled_features, shard_loader
 from .lars import LARS
 
 __all__ = ["LinearProbe", "probe_head", "ProbeTask", "train_head", "linear_probe", "MODES"]
@@ -143,6 +143,7 @@ def train_head(train_x: torch.Tensor, train_y: torch.Tensor, val_x: torch.Tensor
     base_lr = scaled_lr(optim.blr, batch)
     generator = torch.Generator().manual_seed(seed)
     record, train_time = {}, 0.0
+    bar = logger.bar(epochs, "probe") if logger is not None else None
     for epoch in range(epochs):
         started = time.perf_counter()
         head.train()
@@ -167,9 +168,12 @@ def train_head(train_x: torch.Tensor, train_y: torch.Tensor, val_x: torch.Tensor
                   "top1": float((logits.argmax(1) == val_y).float().mean() * 100), "top5": float(top5),
                   "train_time_s": round(train_time, 3), **(extra or {})}
         if logger is not None:
+            bar.update()
             logger.epoch(record)
             logger.scalars({"train/loss": record["loss"], "train/lr": lr, "val/top1": record["top1"],
                             "val/top5": record["top5"]}, epoch)
+    if bar is not None:
+        bar.close()
     return record
 
 
@@ -179,6 +183,10 @@ def linear_probe(cfg: ProbeConfig) -> dict:
 
 
 def _linear_probe(cfg: ProbeConfig, info: DistInfo) -> dict:
+    refuse_unused(cfg, ["run.log_images_every"], "the linear probe (it logs no images)")
+    if cfg.mode == "cached":
+        refuse_unused(cfg, ["run.resume", "run.compile", "run.save_every", "optim.accum_iter", "optim.clip_grad"],
+                      "the cached probe (minutes on fixed features, outside the training loop)")
     report = print if info.is_main else None
     train_set, val_set, encoder = prepare(cfg, info)
     check_pools(encoder, [cfg.pool])

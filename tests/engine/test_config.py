@@ -60,3 +60,24 @@ def test_environment_variables_fill_a_config_as_in_mmengine(tmp_path, monkeypatc
     monkeypatch.delenv("EFFICIENTTRAIN_TEST_SPLIT")
     with pytest.raises(ValueError, match="reads the environment variable EFFICIENTTRAIN_TEST_SPLIT, which is not set"):
         load_config(PretrainConfig, path)
+
+
+def test_options_a_job_ignores_are_refused_by_name():
+    from engine.config import refuse_unused
+    from readout.config import ProbeConfig
+
+    cfg = load_config(ProbeConfig, None, ["run.output_dir=/tmp/x"])  # the class's own defaults elsewhere
+    refuse_unused(cfg, ["run.save_every", "optim.clip_grad"], "a job")  # ProbeConfig's save_every default is 0
+    cfg = load_config(ProbeConfig, None, ["optim.clip_grad=1.0"])
+    with pytest.raises(ValueError, match=r"config key optim.clip_grad=1.0 has no effect on a job; leave it unset"):
+        refuse_unused(cfg, ["run.save_every", "optim.clip_grad"], "a job")
+
+
+def test_a_section_given_in_part_keeps_the_trainers_own_defaults():
+    """Fine-tuning's sections default to its recipe (output/finetune, no numbered checkpoints, the baseline for 100
+    epochs), not to the generic RunConfig / ScheduleConfig: one overridden key leaves the others as they were."""
+    from finetune.config import FinetuneConfig
+
+    cfg = load_config(FinetuneConfig, None, ["run.seed=1", "schedule.final_size=64"])
+    assert (cfg.run.seed, cfg.run.output_dir, cfg.run.save_every) == (1, "output/finetune", 0)
+    assert (cfg.schedule.final_size, cfg.schedule.preset, cfg.schedule.epochs) == (64, "baseline", 100)

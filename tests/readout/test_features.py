@@ -55,3 +55,16 @@ def test_a_cnn_offers_its_own_pooled_features_as_avg():
     torch.testing.assert_close(pooled_features(model, images, ["avg"])["avg"], model(images))
     with pytest.raises(ValueError, match="no class token"):
         pooled_features(model, images, ["cls"])
+
+
+def test_an_empty_shard_has_features_of_the_encoders_width():
+    """A process whose shard of a small set is empty still gathers rows of the right width."""
+    from torch.utils.data import DataLoader, TensorDataset
+
+    from readout.features import extract_features
+
+    mae = build_mae("mae_vit_tiny", img_size=32, decoder_depth=1, decoder_embed_dim=32, decoder_num_heads=2, **ARCH)
+    empty = DataLoader(TensorDataset(torch.zeros(0, 3, 32, 32), torch.zeros(0, dtype=torch.int64)), batch_size=4)
+    for model in (mae, timm_vit(32)):
+        features, labels = extract_features(model, empty, ["cls", "avg"], torch.device("cpu"))
+        assert features["cls"].shape == features["avg"].shape == (0, 64) and labels.shape == (0,)

@@ -101,3 +101,21 @@ def test_command_under_torchrun_reads_what_one_process_reads(image_folder, tmp_p
         results[name] = json.loads((tmp_path / name / "knn.json").read_text())
     assert results["two"]["top1"] == results["one"]["top1"]
     assert results["two"]["bank"] == results["one"]["bank"] == 300 and results["two"]["queries"] == 100
+
+
+def test_options_the_readouts_ignore_are_one_line(image_folder, tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[2]
+    for module, sets, key in (
+            ("readout.knn", ["model.name=resnet10t", "pools=[avg]", "run.compile=true"], "run.compile=True"),
+            ("readout.linprobe", ["model.name=resnet10t", "pool=avg", "mode=cached", "optim.accum_iter=2"],
+             "optim.accum_iter=2"),
+            ("pretrain_mae", ["eval.every=2"], "eval.every=2")):
+        done = subprocess.run([sys.executable, "-m", module, *[f"--set={s}" for s in sets],
+                               f"--set=data.path={image_folder}", f"--set=run.output_dir={tmp_path}"], cwd=repo,
+                              capture_output=True, text=True, timeout=300, env={**os.environ, "PYTHONPATH": str(repo)})
+        assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
+        assert f"config key {key} has no effect on" in done.stderr
