@@ -14,7 +14,7 @@ from typing import Literal
 from engine.config import RunConfig
 from finetune.config import DataConfig
 
-__all__ = ["EncoderConfig", "ReadoutData", "KNNConfig", "ProbeOptim", "ProbeConfig"]
+__all__ = ["EncoderConfig", "ReadoutData", "KNNConfig", "ProbeOptim", "ProbeConfig", "SegData", "LinSegConfig"]
 
 
 @dataclass
@@ -74,3 +74,31 @@ class ProbeConfig:
     optim: ProbeOptim = field(default_factory=ProbeOptim)
     run: RunConfig = field(default_factory=lambda: RunConfig(output_dir="output/linprobe", save_every=0,
                                                              log_images_every=0))
+
+
+@dataclass
+class SegData:
+    """A semantic segmentation dataset in the ADE20K challenge layout: ``images/<split>/*.jpg`` and
+    ``annotations/<split>/*.png`` with the same stems."""
+
+    path: str | None = None
+    train_split: str = "training"
+    val_split: str = "validation"
+    num_classes: int = 150
+    reduce_zero_label: bool = True  # label 0 is void (ADE20K): ignored, and 1..C read as 0..C-1
+    size: list[int] = field(default_factory=lambda: [128, 176])  # (H, W) of the encoder's input
+    train_label_scale: float = 0.5  # training loss at this share of the label resolution (evaluation: full)
+
+
+@dataclass
+class LinSegConfig:
+    """Frozen-backbone linear segmentation (DINOv2's linear evaluation): BatchNorm + a 1x1 convolution on the last
+    layer's patch tokens, logits upsampled bilinearly, trained on cached features."""
+
+    model: EncoderConfig = field(default_factory=EncoderConfig)
+    data: SegData = field(default_factory=SegData)
+    epochs: int = 40
+    batch_size: int = 16
+    lr: float = 1.0e-3  # AdamW, cosine decay to 0 over all steps
+    weight_decay: float = 1.0e-4
+    run: RunConfig = field(default_factory=lambda: RunConfig(output_dir="output/linseg"))
