@@ -54,9 +54,10 @@ from readout.knn import knn_readout  # noqa: E402
 from readout.linprobe import linear_probe  # noqa: E402
 from readout.linseg import linear_segmentation  # noqa: E402
 
-from benchmarks.knn_curve import curve  # noqa: E402
+from benchmarks.knn_curve import curve, random_row  # noqa: E402
 from benchmarks.provenance import command, commit, device_name, portable, write_json  # noqa: E402
-from benchmarks.time_to_accuracy import FINETUNE_LAYER_DECAY, VIT_MODELS, _overrides, subset, supervised_recipe  # noqa: E402,E501
+from benchmarks.time_to_accuracy import (  # noqa: E402
+    FINETUNE_LAYER_DECAY, VIT_MODELS, _overrides, subset, supervised_recipe)
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = REPO / "configs"
@@ -94,14 +95,19 @@ def pretrain_run(args, schedule: str, seed: int, out: Path) -> dict:
 
 
 def random_encoder(args, seed: int, out: Path) -> dict:
-    """The config's MAE at its initialisation (seed ``seed``), exported as pre-training exports its encoder."""
-    cfg = load_config(PretrainConfig, args.pretrain_config, [f"run.seed={seed}"])
+    """The config's MAE at its initialisation (seed ``seed``), exported as pre-training exports its encoder, with
+    the kNN curve's reading of it (``knn_curve.random_row``: the level the curves must rise above)."""
+    cfg = load_config(PretrainConfig, args.pretrain_config, [f"run.seed={seed}", f"data.path={args.data}",
+                                                            f"eval.path={args.data}"] +
+                      (QUICK["pretrain"] if args.quick else []))
+    reading = random_row(cfg) if cfg.eval.path else {}
     seed_everything(seed)
     model = MaskedAutoencoderViT(arch_of(cfg), cfg.model.mask_ratio, cfg.model.norm_pix_loss,
                                  img_size=cfg.schedule.final_size)
     save_atomic({"model": encoder_state_dict(model, cfg.schedule.final_size), "arch": asdict(model.arch),
                  "img_size": cfg.schedule.final_size}, out / "encoder.pth")
-    return {"train_time_s": 0.0, "computation": 0.0, "encoder": str(out / "encoder.pth")}
+    return {"train_time_s": 0.0, "computation": 0.0, "encoder": str(out / "encoder.pth"),
+            **({"final": reading["final"]} if reading else {})}
 
 
 def _rel(path) -> str:
@@ -180,6 +186,20 @@ def run_openmmlab(args, task: str, spec: dict, data_root: str, encoder: str, see
             "command": portable(f"python -m {task}.train " + " ".join(argv))}
 
 
+def _portable(run: dict, out: Path) -> dict:
+    """``run`` with every path under the card's folder written from ``$OUT`` (and the data root as
+    ``$EFFICIENTTRAIN_DATA``), so the report names no path of the machine that made it."""
+    folders = sorted({str(out.resolve()), str(out)}, key=len, reverse=True)
+
+    def clean(value):
+        if isinstance(value, str):
+            for folder in folders:
+                value = value.replace(folder, "$OUT")
+            return portable(value)
+        return value
+    return {key: clean(value) for key, value in run.items()}
+
+
 def _command(module: str, config: str | None, overrides: list[str]) -> str:
     return portable(" ".join([f"python -m {module}", *([f"--config {config}"] if config else []),
                               *(f"--set {o}" for o in overrides)]))
@@ -241,7 +261,7 @@ def table(report: dict) -> str:
         wall = entry.get("pretrain_wall_s")
         speedup = f"{base['mean'] / wall['mean']:.2f}x" if wall and base else "-"
         computation = f"{entry['pretrain_computation']:.2f} epochs" if "pretrain_computation" in entry else "-"
-        lines.append(f"| {row} | {_cell(wall)} s | {speedup} | {computation} | " +
+        lines.append(f"| {row} | {_cell(wall) + ' s' if wall else '-'} | {speedup} | {computation} | " +
                      " | ".join(_cell(entry.get(f"{r}/{m}")) for r, m, _ in COLUMNS) + " |")
     times = {}
     for key, run in report["runs"].items():
@@ -260,6 +280,7 @@ def plot(report: dict, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     curves = {k: r for k, r in report["runs"].items() if k.startswith("pretrain/") and r.get("points")}
+    random = [r["final"] for k, r in report["runs"].items() if k.startswith("pretrain/random/") and "final" in r]
     if not curves:
         return
     keys = [k for k in ("cls_k20", "avg_k20") if k in next(iter(curves.values()))["points"][0]]
@@ -271,15 +292,29 @@ def plot(report: dict, path: Path) -> None:
             colour = colours.setdefault(row, f"C{len(colours)}")
             ax.plot([p["train_time_s"] for p in run["points"]], [p[key] for p in run["points"]], "o",
                     linestyle="-" if seed == "seed0" else ":", color=colour, label=row if seed == "seed0" else None)
-        random = report["card"].get("random", {}).get(f"knn/{key}")
         if random:
-            ax.axhline(random["mean"], color="grey", linestyle="--", label="random initialisation (whole bank)")
-        ax.set(xlabel="pre-training wall time (s, evaluation excluded)", ylabel=f"kNN top-1 (%), {key}")
+            ax.axhline(statistics.fmean(r[key] for r in random), color="grey", linestyle="--",
+                       label="random initialisation")
+        ax.set(xlabel="pre-training wall time (s, evaluation excluded)",
+               ylabel=f"kNN top-1 (%), {key}, the curve's bank")
         ax.grid(alpha=0.3)
         ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def check_inputs(args) -> None:
+    """One line (``main_guard``: exit 2) for an input the card cannot use, before anything runs."""
+    for pair in args.encoder:
+        if "=" not in pair or not Path(pair.split("=", 1)[1]).is_file():
+            raise ValueError(f"--encoder {pair!r}: give NAME=PATH of an existing weights file")
+    for split in ("train", "val"):
+        if not (Path(args.data) / split).is_dir():
+            raise FileNotFoundError(f"--data {args.data} has no {split}/ folder of classes")
+    for readout, root in (("linseg", args.seg), ("upernet", args.seg), ("detection", args.det)):
+        if readout in args.readouts and not (root and Path(root).is_dir()):
+            raise ValueError(f"readout {readout} needs {'--det' if readout == 'detection' else '--seg'} (a folder)")
 
 
 @main_guard()
@@ -299,26 +334,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--dense-seeds", type=int, default=1, help="seeds of linseg, upernet and detection")
     parser.add_argument("--quick", action="store_true", help="a structure check: 2 epochs and a few iterations")
     args = parser.parse_args(argv)
-    for pair in args.encoder:
-        if "=" not in pair or not Path(pair.split("=", 1)[1]).is_file():
-            parser.error(f"--encoder {pair!r}: give NAME=PATH of an existing weights file")
-    for split in ("train", "val"):
-        if not (Path(args.data) / split).is_dir():
-            parser.error(f"--data {args.data} has no {split}/ folder of classes")
-    for readout, root in (("linseg", args.seg), ("upernet", args.seg), ("detection", args.det)):
-        if readout in args.readouts and not (root and Path(root).is_dir()):
-            parser.error(f"readout {readout} needs {'--det' if readout == 'detection' else '--seg'} (a folder)")
+    check_inputs(args)
     args.size = load_config(PretrainConfig, args.pretrain_config, []).schedule.final_size
     results = args.out / "results.json"
     report = json.loads(results.read_text()) if results.is_file() else {"runs": {}}
+    report["runs"] = {key: _portable(run, args.out) for key, run in report["runs"].items()}
     report.update(pretrain_config=_rel(args.pretrain_config), data=portable(args.data),
                   seg=portable(args.seg or "-"), det=portable(args.det or "-"),
                   lengths={"finetune": FINETUNE, "upernet": UPERNET, "detection": DETECTION})
     rows = encoders(args)
 
     def record(key: str, result: dict) -> None:
-        report["runs"][key] = {**result, "card_command": command("transfer_card.py", argv), "commit": commit(),
-                               "device": device_name(resolve_device("auto"))}
+        report["runs"][key] = _portable({**result, "card_command": command("transfer_card.py", argv),
+                                         "commit": commit(), "device": device_name(resolve_device("auto"))}, args.out)
         report["card"] = summary(report, list(rows))
         write_json(results, report)
         shown = {k: v for k, v in result.items() if isinstance(v, (int, float)) and not k.endswith("_s")}
@@ -331,13 +359,15 @@ def main(argv: list[str] | None = None) -> None:
                 out = args.out / "encoders" / f"{row}-seed{seed}"
                 record(key, random_encoder(args, seed, out) if row == "random" else
                        pretrain_run(args, row, seed, out))
-            encoder = path or report["runs"][key]["encoder"]
+            encoder = path or report["runs"][key]["encoder"].replace("$OUT", str(args.out))
             for readout in args.readouts:
                 if readout in DENSE and seed >= args.dense_seeds:
                     continue
                 key = f"{readout}/{row}/seed{seed}"
                 if key not in report["runs"]:
                     record(key, RUNNERS[readout](args, encoder, seed, args.out / readout / f"{row}-seed{seed}"))
+    report["card"] = summary(report, list(rows))
+    write_json(results, report)
     (args.out / "results.md").write_text(table(report))
     plot(report, args.out / "knn_vs_wall.png")
     print(table(report))

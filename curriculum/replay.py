@@ -38,6 +38,14 @@ class ReplayBuffer:
         """Samples held."""
         return sum(chunk[0].shape[0] for chunk in self.chunks)
 
+    def state_dict(self) -> dict:
+        """The chunks held and the draw generator's state: a checkpoint that continues the replay exactly."""
+        return {"chunks": [tuple(chunk) for chunk in self.chunks], "generator": self.generator.get_state()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.chunks = [tuple(chunk) for chunk in state["chunks"]]
+        self.generator.set_state(state["generator"])
+
     def mix(self, batch: Batch) -> Batch:
         if self.times == 1:
             return batch

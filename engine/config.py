@@ -40,6 +40,7 @@ class RunConfig:
     compile: Literal[False, True, "blocks"] = False  # true: the whole model; blocks: each repeated block
     resume: str | None = "auto"  # auto: continue from output_dir/checkpoint-last.pth if present; or a path; null
     save_every: int = 20  # keep a numbered checkpoint every this many epochs (checkpoint-last always)
+    save_minutes: float | None = None  # also write checkpoint-last mid-epoch every this many minutes (engine.preempt)
     log_images_every: int = 10  # epochs between TensorBoard image panels (0: never)
     progress: bool = True
 

@@ -52,8 +52,25 @@ def init_distributed(device: str = "auto") -> DistInfo:
     if world_size > 1 and not dist.is_initialized():
         if dev.type == "cuda":
             torch.cuda.set_device(dev)
-        dist.init_process_group("nccl" if dev.type == "cuda" else "gloo", rank=rank, world_size=world_size)
+        dist.init_process_group("nccl" if dev.type == "cuda" else "gloo", rank=rank, world_size=world_size,
+                                store=_restart_store(rank, world_size))
     return DistInfo(rank, local_rank, world_size, dev)
+
+
+def _restart_store(rank: int, world_size: int) -> dist.Store | None:
+    """After a torchrun restart, the store under a prefix of that restart; None (the env:// default) otherwise.
+
+    Under the c10d rendezvous torchrun's workers share the agent's store across restarts, so the keys the dead
+    round's process group wrote are still there; a restarted rank could read its peer's old gloo address before the
+    peer wrote its new one, and fail in ``connectFullMesh`` (connection refused). Prefixing by
+    ``TORCHELASTIC_RESTART_COUNT`` keeps each round's keys apart."""
+    restart = os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")
+    if restart == "0":
+        return None
+    agent_store = os.environ.get("TORCHELASTIC_USE_AGENT_STORE") == "True"  # the agent hosts it: all are clients
+    store = dist.TCPStore(os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]), world_size,
+                          is_master=rank == 0 and not agent_store)
+    return dist.PrefixStore(f"restart{restart}", store)
 
 
 def all_reduce_mean(value: float | torch.Tensor, info: DistInfo) -> float:

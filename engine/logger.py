@@ -22,6 +22,25 @@ class RunLogger:
             self.dir.mkdir(parents=True, exist_ok=True)
             self.writer = SummaryWriter(log_dir=str(self.dir / "tensorboard"))
 
+    def resume_at(self, step: int) -> None:
+        """Continue a run from ``step`` (0: a start): records written after it leave ``metrics.jsonl`` (those of a
+        run killed between a record and its checkpoint), and TensorBoard drops the events from ``step`` on
+        (``purge_step``)."""
+        if not self.enabled:
+            return
+        path = self.dir / "metrics.jsonl"
+        if path.is_file():
+            lines = path.read_text().splitlines()
+            kept = [line for line in lines if json.loads(line).get("step", 0) <= step]
+            if len(kept) < len(lines):
+                partial = path.with_suffix(".jsonl.tmp")
+                partial.write_text("".join(line + "\n" for line in kept))
+                partial.replace(path)
+        from torch.utils.tensorboard import SummaryWriter
+
+        self.writer.close()
+        self.writer = SummaryWriter(log_dir=str(self.dir / "tensorboard"), purge_step=step)
+
     def scalars(self, values: dict[str, float], step: int) -> None:
         if self.writer:
             for key, value in values.items():

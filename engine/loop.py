@@ -11,7 +11,9 @@ norm, the non-finite check, progress bar and scalars, a record per real epoch wi
 wall time (evaluation and checkpoint writing excluded, carried over a resume) and the cost model's computation so far
 (``train_time_s``, ``computation`` in final-size epochs: what a time-to-accuracy curve plots), the share of that time
 spent waiting for the loader (``data_wait_share``), and atomic checkpoints with resume mid-curriculum (refusing
-another schedule).
+another schedule). A stop signal or ``run.save_minutes`` checkpoints mid-epoch (``engine.preempt``) with what an
+exact continuation needs: the record's partial sums on every rank, the replay buffers and a record whose evaluation a
+signal abandoned; a resume then leaves ``metrics.jsonl`` and TensorBoard without duplicates.
 
 A ``Task`` holds ``model`` and ``optimizer`` and says what is specific to it: the loader transform for a stage's
 values, the loss of a batch, the relative cost of an input size, and optionally what happens after an optimizer
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import sys
 import time
 from pathlib import Path
 from typing import Callable
@@ -36,9 +39,10 @@ from .checkpoint import CheckpointError, check_same_layout, check_same_schedule,
 from .config import to_dict
 from .data import CurriculumSamples, make_train_loader
 from .decode_ahead import loader_batches
-from .distributed import DistInfo, all_reduce_mean
+from .distributed import DistInfo, all_gather_rows, all_reduce_mean
 from .logger import RunLogger
 from .lr import curriculum_lr, scaled_lr, set_lr
+from .preempt import Preempted, StopSignals
 from .runtime import compile_model, cpu_threads, resolve_amp, resume_path
 
 __all__ = ["Task", "train"]
@@ -120,12 +124,14 @@ def train(task: Task, cfg, info: DistInfo, schedule: Schedule, train_set, logger
     previous = torch.get_num_threads()
     torch.set_num_threads(cpu_threads(info.device, cfg.data.num_workers, print if info.is_main else None))
     try:
-        return _train(task, cfg, info, schedule, train_set, logger, report)
+        with StopSignals(info, cfg.run.save_minutes) as stops:
+            return _train(task, cfg, info, schedule, train_set, logger, report, stops)
     finally:
         torch.set_num_threads(previous)
 
 
-def _train(task: Task, cfg, info: DistInfo, schedule: Schedule, train_set, logger: RunLogger, report: str) -> dict:
+def _train(task: Task, cfg, info: DistInfo, schedule: Schedule, train_set, logger: RunLogger, report: str,
+           stops: StopSignals) -> dict:
     device, optim, model, optimizer = info.device, cfg.optim, task.model, task.optimizer
     plan = StepPlan(schedule, len(train_set), optim.batch_size, info.world_size, optim.accum_iter)
     amp_dtype = resolve_amp(cfg.run.amp, device, print if info.is_main else None)
@@ -166,7 +172,57 @@ def _train(task: Task, cfg, info: DistInfo, schedule: Schedule, train_set, logge
     replay, replay_stage = None, -1
     record: dict = {}
     totals = _Totals(device, train_time)
+    if state is not None:
+        totals.load_state_dict(state.get("partial"), info)
+        current = plan.stage_at(min(start_step, plan.total_steps - 1))
+        if state.get("replay") is not None and current.index == state["replay_stage"]:  # the buffer continues
+            replay, replay_stage = ReplayBuffer(current.replay, current.buffer_batches), current.index
+            replay.load_state_dict(state["replay"][info.rank])
+    logger.resume_at(start_step)
+
+    def checkpoint(epoch: int, step: int, last: bool, pending: dict | None = None) -> float:
+        """Every rank: gather what a continuation at ``step`` needs; rank 0 writes it. Returns the seconds spent."""
+        started = time.perf_counter()
+        extra = {"partial": totals.state_dict(info), "replay_stage": replay_stage,
+                 "replay": _gather_objects(replay.state_dict() if replay is not None else None, info)
+                 if replay_stage >= 0 else None, "pending_record": pending}
+        if info.is_main:
+            _save(cfg, task, optimizer, scaler, schedule, layout, epoch, step, last, logger.dir, totals.train_time,
+                  extra)
+        return stops.saved(time.perf_counter() - started)
+
+    def stop(step: int, spent: float) -> None:
+        """Every rank: meet at a barrier after the checkpoint at ``step``, say where and how to resume, exit."""
+        if info.distributed:
+            torch.distributed.barrier()
+        if info.is_main:
+            stage = plan.stage_at(min(step, plan.total_steps - 1)).index
+            print(f"stopped by {stops.name} at step {step} of {plan.total_steps} (epoch {plan.epoch_at(step):.2f}, "
+                  f"stage {stage}): {logger.dir / 'checkpoint-last.pth'} "
+                  f"written in {spent:.1f} s; the same command resumes it (run.resume=auto); exit status "
+                  f"{stops.exit_status}", file=sys.stderr, flush=True)
+        raise SystemExit(stops.exit_status)
+
+    def close_record(record: dict, epoch: int, end: int, last: bool, resumed: bool = False) -> dict:
+        """Evaluate, log and checkpoint a record; a signal during the evaluation checkpoints the record unevaluated
+        (evaluated after the resume, without image panels: their batch is gone) and stops."""
+        images_due = not resumed and bool(cfg.run.log_images_every) and (epoch % cfg.run.log_images_every == 0 or
+                                                                         last)
+        try:
+            with stops.evaluation():
+                record = {**record, **task.end_of_record(record, logger, images_due and info.is_main)}
+        except Preempted:
+            stop(end, checkpoint(epoch - 1, end, False, pending=record))
+        logger.epoch(record)
+        checkpoint(epoch, end, last)
+        totals.restart_clock()  # evaluation and checkpoint writing are not training time
+        return record
+
+    if state is not None and state.get("pending_record"):
+        pending = state["pending_record"]
+        record = close_record(pending, pending["epoch"], start_step, start_step == plan.total_steps, resumed=True)
     bar = logger.bar(plan.total_steps, "train", initial=start_step)
+    poll_due = False
     model.train()
     optimizer.zero_grad(set_to_none=True)
     # data.decode=device or box (only the pre-training data config has them): batches finished ahead on the device
@@ -208,6 +264,7 @@ def _train(task: Task, cfg, info: DistInfo, schedule: Schedule, train_set, logge
             totals.add(loss.detach(), images.shape[0], loaded, int(skipped.sum()))
             bar.update()
             end = step + 1
+            poll_due = poll_due or step % LOG_EVERY == 0 or end in record_at
             if step % LOG_EVERY == 0 or end in record_at:
                 totals.check_finite(step)
                 value = float(loss.detach())
@@ -219,6 +276,14 @@ def _train(task: Task, cfg, info: DistInfo, schedule: Schedule, train_set, logge
                                     "curriculum/stage": stage.index, "curriculum/batch_size": images.shape[0],
                                     "curriculum/progress": plan.progress(end), **totals.speed(info)}, step)
             if end not in record_at:
+                if update and poll_due:  # at an update boundary where the loop has just synced anyway
+                    poll_due = False
+                    halt, due = stops.poll()
+                    if halt or due:
+                        spent = checkpoint(record.get("epoch", -1), end, False)
+                        totals.exclude(spent)
+                        if halt:
+                            stop(end, spent)
                 continue
             epoch = record_at[end]
             last = end == plan.total_steps
@@ -228,13 +293,11 @@ def _train(task: Task, cfg, info: DistInfo, schedule: Schedule, train_set, logge
                       "size": stage.size, "batch": stage.batch, "global_batch": global_batch,
                       "magnitude": round(plan.values(step).magnitude, 3), **totals.close(info), "lr": lr,
                       "computation": round(plan.computation(end, task.cost), 6)}
-            images_due = bool(cfg.run.log_images_every) and (epoch % cfg.run.log_images_every == 0 or last)
-            record.update(task.end_of_record(record, logger, images_due and info.is_main))
-            logger.epoch(record)
-            if info.is_main:
-                _save(cfg, task, optimizer, scaler, schedule, layout, epoch, end, last, logger.dir,
-                      record["train_time_s"])
-            totals.restart_clock()  # evaluation and checkpoint writing are not training time
+            record = close_record(record, epoch, end, last)
+            if update and not last:
+                poll_due = False
+                if stops.poll()[0]:
+                    stop(end, stops.last_save_s)  # the record's checkpoint is at this step
     bar.close()
     if info.is_main and start_step < plan.total_steps:
         task.finish(logger)
@@ -253,6 +316,25 @@ class _Totals:
     def _reset(self) -> None:
         self.loss, self.steps, self.images, self.loaded, self.skipped = torch.zeros((), device=self.device), 0, 0, 0, 0
         self.data_wait = 0.0
+
+    def state_dict(self, info: DistInfo) -> list[list[float]]:
+        """The record so far on every rank (loss sum, steps, images, loaded, skipped, loader wait, elapsed s)."""
+        row = torch.tensor([[float(self.loss), self.steps, self.images, self.loaded, self.skipped, self.data_wait,
+                             time.perf_counter() - self.started]], dtype=torch.float64)
+        return all_gather_rows(row.to(self.device) if self.device.type == "cuda" else row, info).cpu().tolist()
+
+    def load_state_dict(self, rows: list[list[float]] | None, info: DistInfo) -> None:
+        if rows is None or not rows[info.rank][1]:  # saved at a record's end: nothing begun
+            return
+        loss, self.steps, self.images, self.loaded, self.skipped, self.data_wait, elapsed = rows[info.rank]
+        self.loss = torch.tensor(loss, device=self.device)
+        self.steps, self.images, self.loaded, self.skipped = (int(v) for v in (self.steps, self.images, self.loaded,
+                                                                              self.skipped))
+        self.started -= elapsed  # the record's time before the stop counts in its epoch_time_s
+
+    def exclude(self, seconds: float) -> None:
+        """Leave ``seconds`` (a mid-epoch checkpoint) out of the record's time."""
+        self.started += seconds
 
     def restart_clock(self) -> None:
         if self.device.type == "cuda":  # the record's time ends when its queued work is done
@@ -293,11 +375,23 @@ class _Totals:
 
 
 def _save(cfg, task: Task, optimizer, scaler, schedule: Schedule, layout: dict, epoch: int, step: int, last: bool,
-          out: Path, train_time: float) -> None:
+          out: Path, train_time: float, extra: dict) -> None:
+    """``checkpoint-last.pth`` at ``step`` (``epoch``: the last record written), and a numbered copy at the records
+    ``run.save_every`` asks for; ``extra``: the partial record, replay buffers and a record left to evaluate."""
     state = {"model": task.model.state_dict(), "optimizer": optimizer.state_dict(), "scaler": scaler.state_dict(),
              "epoch": epoch, "step": step, "train_time_s": train_time, "schedule": schedule.to_dict(),
              "layout": layout, "config": to_dict(cfg),
-             "rng": rng_state(), "task": task.state_dict()}
+             "rng": rng_state(), "task": task.state_dict(), **extra}
     path = save_atomic(state, out / "checkpoint-last.pth")
-    if last or (cfg.run.save_every and (epoch + 1) % cfg.run.save_every == 0):
+    mid_epoch = extra["pending_record"] is not None or bool(extra["partial"][0][1])  # steps into the next record
+    if not mid_epoch and (last or (cfg.run.save_every and (epoch + 1) % cfg.run.save_every == 0)):
         save_atomic(state, path.with_name(f"checkpoint-{epoch:04d}.pth"))
+
+
+def _gather_objects(obj, info: DistInfo) -> list | None:
+    """``obj`` of every rank in rank order, on rank 0 (None elsewhere)."""
+    if not info.distributed:
+        return [obj]
+    out = [None] * info.world_size if info.is_main else None
+    torch.distributed.gather_object(obj, out, dst=0)
+    return out

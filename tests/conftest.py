@@ -71,6 +71,14 @@ def _run_folder(tmp_path_factory) -> Path:
     return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
 
 
+@pytest.fixture
+def torchrun_slot(tmp_path_factory):
+    """One torchrun job at a time across the xdist workers: jobs started side by side can take each other's ports,
+    and a restarted round then fails in gloo's connectFullMesh."""
+    with FileLock(str(_run_folder(tmp_path_factory) / "torchrun.lock")):
+        yield
+
+
 def _once(tmp_path_factory, name: str, build) -> Path:
     """``build(partial)`` run once for all xdist workers under a lock; returns the finished folder."""
     shared = _run_folder(tmp_path_factory)

@@ -69,7 +69,7 @@ def test_trains_from_pretrain_mae_and_reports_coco_ap(pretrained_mae, sample_dat
     assert f"{metrics[-1]}_mAP_copypaste" in log
 
 
-def test_torchrun_two_processes(sample_data, tmp_path):
+def test_torchrun_two_processes(sample_data, tmp_path, torchrun_slot):
     """DDP under torchrun (`--launcher pytorch`); on a CPU host the ranks talk over gloo."""
     data = sample_data / "coco"
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "detection.train",

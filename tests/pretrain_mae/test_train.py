@@ -157,7 +157,7 @@ def test_kill_then_resume_reproduces_losses(image_folder, tmp_path):
     assert [r["size"] for r in records(out)] == [48, 48, 48, 56, 64, 64]
 
 
-def test_two_process_ddp_matches_one_process(image_folder, tmp_path):
+def test_two_process_ddp_matches_one_process(image_folder, tmp_path, torchrun_slot):
     common = config(image_folder, "X", "schedule.epochs=2", "run.save_every=0", "run.device=cpu")
     single = load_config(PretrainConfig, REPO / "pretrain_mae/demo.yaml", common + [f"run.output_dir={tmp_path / 'one'}"])
     pretrain(single)

@@ -81,7 +81,7 @@ def test_two_processes_with_a_sharded_bank_match_one():
         torch.testing.assert_close(parts[1][k], single[k])
 
 
-def test_command_under_torchrun_reads_what_one_process_reads(image_folder, tmp_path):
+def test_command_under_torchrun_reads_what_one_process_reads(image_folder, tmp_path, torchrun_slot):
     """Two processes: each extracts its half of bank and queries, the bank stays sharded, the result is the same."""
     import json
     import subprocess

@@ -109,7 +109,7 @@ def test_a_class_token_asked_of_a_cnn_is_one_line(image_folder, tmp_path):
     assert "ResNet has no class token: use pool avg" in done.stderr
 
 
-def test_protocol_under_torchrun_makes_the_global_batch_of_two_processes(image_folder, tmp_path):
+def test_protocol_under_torchrun_makes_the_global_batch_of_two_processes(image_folder, tmp_path, torchrun_slot):
     done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m",
                            "readout.linprobe", *[f"--set={o}" for o in MICRO_VIT + CPU + [
                                "optim.batch_size=25", f"data.path={image_folder}", "epochs=1",
