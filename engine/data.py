@@ -28,7 +28,7 @@ from torchvision.datasets.folder import IMG_EXTENSIONS, find_classes, make_datas
 from curriculum import StageValues, StepPlan
 
 from .distributed import DistInfo
-from .preempt import ignore_stop_signals
+from .preempt import worker_signals
 
 __all__ = ["CorruptImageError", "check_on_corrupt", "ImageFolderDataset", "SyntheticImages", "CurriculumSamples", "CurriculumBatchSampler",
            "Sample", "make_eval_loader", "make_train_loader", "sample_key"]
@@ -241,7 +241,7 @@ def make_train_loader(samples: CurriculumSamples, info: DistInfo, seed: int, num
     return DataLoader(samples, batch_sampler=sampler, num_workers=num_workers, pin_memory=info.device.type == "cuda",
                       collate_fn=collate_samples,
                       persistent_workers=num_workers > 0, prefetch_factor=4 if num_workers > 0 else None,
-                      worker_init_fn=ignore_stop_signals,  # the main process stops the run (engine.preempt)
+                      worker_init_fn=worker_signals,  # the main process stops the run (engine.preempt)
                       generator=torch.Generator().manual_seed(seed))  # never draws from the global RNG
 
 
@@ -250,4 +250,4 @@ def make_eval_loader(dataset: Dataset, batch_size: int, info: DistInfo, num_work
     sampler = DistributedSampler(dataset, num_replicas=info.world_size, rank=info.rank, shuffle=False)
     return DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=num_workers,
                       pin_memory=info.device.type == "cuda", persistent_workers=num_workers > 0,
-                      worker_init_fn=ignore_stop_signals)
+                      worker_init_fn=worker_signals)

@@ -13,12 +13,15 @@ it as a failed worker group (``--max-restarts`` restarts it, to resume).
 A second signal while the checkpoint is written is noted and changes nothing: the file is renamed into place only
 once complete (``engine.checkpoint.save_atomic``). A signal during an evaluation abandons it in a single process
 (``Preempted`` is raised from the handler; the record is evaluated again after the resume); under torch.distributed
-the evaluation finishes first, as its collectives must pair up across ranks. ``run.save_minutes`` asks the same poll
+the evaluation finishes first, as its collectives must pair up across ranks. Loader workers (forked) outlive a
+signal sent to the whole process group while the main process stops (``worker_signals``). ``run.save_minutes`` asks the same poll
 for a mid-epoch ``checkpoint-last.pth`` every so many minutes, for epochs longer than a preemption's notice.
 """
 from __future__ import annotations
 
 import contextlib
+import multiprocessing
+import os
 import signal
 import threading
 import time
@@ -28,20 +31,34 @@ import torch.distributed as dist
 
 from .distributed import DistInfo
 
-__all__ = ["SIGNALS", "Preempted", "StopSignals", "ignore_stop_signals"]
+__all__ = ["SIGNALS", "Preempted", "StopSignals", "worker_signals"]
 
 SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1)
+WORKER_GRACE_S = 0.5  # how long a loader worker waits to learn whether its main process is stopping
+# set by the main process while it stops cleanly; loader workers forked from it share the value
+_STOPPING = multiprocessing.Value("b", 0, lock=False)
 
 
 class Preempted(Exception):
     """Raised from the handler when a signal arrives during an evaluation (one process)."""
 
 
-def ignore_stop_signals(_worker_id: int | None = None) -> None:
-    """DataLoader ``worker_init_fn``: a worker ignores the stop signals, which reach the whole process group, so the
-    main process stops the run rather than finding its workers dead."""
-    for number in SIGNALS:
-        signal.signal(number, signal.SIG_IGN)
+def worker_signals(_worker_id: int | None = None) -> None:
+    """DataLoader ``worker_init_fn``: a stop signal sent to the whole process group must not kill the workers
+    before the main process has stopped at its step (it may need a few more batches). SIGINT and SIGUSR1 are
+    ignored; SIGTERM waits ``WORKER_GRACE_S`` and is ignored if the main process is stopping, and otherwise does
+    what it always does: the DataLoader's own shutdown terminates a stuck worker with it."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGUSR1, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, _worker_sigterm)
+
+
+def _worker_sigterm(number: int, _frame) -> None:
+    time.sleep(WORKER_GRACE_S)  # a group's signal reaches the main process at the same moment
+    if _STOPPING.value:
+        return
+    signal.signal(number, signal.SIG_DFL)
+    os.kill(os.getpid(), number)
 
 
 class StopSignals:
@@ -61,10 +78,12 @@ class StopSignals:
         return self
 
     def __exit__(self, *exc) -> None:
+        _STOPPING.value = 0  # from here on a SIGTERM to a worker is the loader's shutdown: it ends the worker
         for number, handler in self._previous.items():
             signal.signal(number, handler)
 
     def _handle(self, number: int, _frame) -> None:
+        _STOPPING.value = 1
         self.received.append(number)
         if self.evaluating and not self.info.distributed and len(self.received) == 1:
             raise Preempted(signal.Signals(number).name)
