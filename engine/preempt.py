@@ -14,8 +14,9 @@ A second signal while the checkpoint is written is noted and changes nothing: th
 once complete (``engine.checkpoint.save_atomic``). A signal during an evaluation abandons it in a single process
 (``Preempted`` is raised from the handler; the record is evaluated again after the resume); under torch.distributed
 the evaluation finishes first, as its collectives must pair up across ranks. Loader workers (forked) outlive a
-signal sent to the whole process group while the main process stops (``worker_signals``). ``run.save_minutes`` asks the same poll
-for a mid-epoch ``checkpoint-last.pth`` every so many minutes, for epochs longer than a preemption's notice.
+signal sent to the whole process group while the main process stops (``worker_signals``). ``run.save_minutes`` asks
+the same poll for a mid-epoch ``checkpoint-last.pth`` every so many minutes, for epochs longer than a preemption's
+notice.
 """
 from __future__ import annotations
 
