@@ -55,12 +55,17 @@ def curve(out: Path) -> dict:
             "final": {k: v for k, v in points[-1].items() if "_k" in k}}
 
 
-def random_row(cfg: PretrainConfig) -> dict:
-    """The monitor's reading of the untrained MAE of ``cfg``."""
+def initial_mae(cfg: PretrainConfig) -> MaskedAutoencoderViT:
+    """The MAE of ``cfg`` at its initialisation (seeded with ``run.seed``), on the CPU."""
     seed_everything(cfg.run.seed)
+    return MaskedAutoencoderViT(arch_of(cfg), cfg.model.mask_ratio, cfg.model.norm_pix_loss,
+                                img_size=cfg.schedule.final_size)
+
+
+def random_row(cfg: PretrainConfig, model: MaskedAutoencoderViT | None = None) -> dict:
+    """The monitor's reading of the untrained MAE of ``cfg`` (``model``: that MAE, already built)."""
     device = resolve_device(cfg.run.device)  # where the pre-training runs train
-    model = MaskedAutoencoderViT(arch_of(cfg), cfg.model.mask_ratio, cfg.model.norm_pix_loss,
-                                 img_size=cfg.schedule.final_size).to(device)
+    model = (model or initial_mae(cfg)).to(device)
     monitor = KNNMonitor(cfg.eval, DistInfo(0, 0, 1, device), cfg.schedule.final_size)
     final = {k[len("knn/"):]: v for k, v in monitor(model, normalize_on_device).items()}
     return {"points": [{"epoch": None, "train_time_s": 0.0, "computation": 0.0, **final}], "train_time_s": 0.0,

@@ -16,6 +16,9 @@ tuned on the validation splits reported; the last epoch or iteration is reported
 - ``detection``: ``python -m detection.train`` with ``configs/detection/retinanet_vit-tiny_cpu_coco-mini.py`` on
   ``--det`` (COCO layout): box AP, AP50 and AR100.
 
+kNN, the probe and linseg take the architecture the weights record; fine-tuning, UperNet and RetinaNet build the
+micro ViT of the CPU configs, so they need an encoder of that architecture.
+
 Pre-training and the cheap readouts (knn, probe, finetune) run ``--seeds`` seeds (encoder seed s read out with seed
 s); the dense ones (linseg, upernet, detection) ``--dense-seeds``. ``OUT/results.json`` is rewritten after every run,
 and a rerun skips the runs it holds, so an interrupted card keeps what finished. Writes ``OUT/results.md`` (the card)
@@ -43,18 +46,17 @@ from engine.cli import main_guard  # noqa: E402
 from engine.config import load_config  # noqa: E402
 from engine.distributed import resolve_device  # noqa: E402
 from engine.checkpoint import save_atomic  # noqa: E402
-from engine.runtime import seed_everything  # noqa: E402
 from finetune.config import FinetuneConfig  # noqa: E402
 from finetune.train import finetune  # noqa: E402
 from pretrain_mae.config import PretrainConfig  # noqa: E402
-from pretrain_mae.model import MaskedAutoencoderViT, encoder_state_dict  # noqa: E402
-from pretrain_mae.train import arch_of, pretrain  # noqa: E402
+from pretrain_mae.model import encoder_state_dict  # noqa: E402
+from pretrain_mae.train import pretrain  # noqa: E402
 from readout.config import KNNConfig, LinSegConfig, ProbeConfig  # noqa: E402
 from readout.knn import knn_readout  # noqa: E402
 from readout.linprobe import linear_probe  # noqa: E402
 from readout.linseg import linear_segmentation  # noqa: E402
 
-from benchmarks.knn_curve import curve, random_row  # noqa: E402
+from benchmarks.knn_curve import curve, initial_mae, random_row  # noqa: E402
 from benchmarks.provenance import command, commit, device_name, portable, write_json  # noqa: E402
 from benchmarks.time_to_accuracy import (  # noqa: E402
     FINETUNE_LAYER_DECAY, VIT_MODELS, _overrides, subset, supervised_recipe)
@@ -100,14 +102,11 @@ def random_encoder(args, seed: int, out: Path) -> dict:
     cfg = load_config(PretrainConfig, args.pretrain_config, [f"run.seed={seed}", f"data.path={args.data}",
                                                             f"eval.path={args.data}"] +
                       (QUICK["pretrain"] if args.quick else []))
-    reading = random_row(cfg) if cfg.eval.path else {}
-    seed_everything(seed)
-    model = MaskedAutoencoderViT(arch_of(cfg), cfg.model.mask_ratio, cfg.model.norm_pix_loss,
-                                 img_size=cfg.schedule.final_size)
+    model = initial_mae(cfg)
     save_atomic({"model": encoder_state_dict(model, cfg.schedule.final_size), "arch": asdict(model.arch),
                  "img_size": cfg.schedule.final_size}, out / "encoder.pth")
     return {"train_time_s": 0.0, "computation": 0.0, "encoder": str(out / "encoder.pth"),
-            **({"final": reading["final"]} if reading else {})}
+            "final": random_row(cfg, model)["final"]}
 
 
 def _rel(path) -> str:
@@ -135,9 +134,8 @@ def run_probe(args, encoder: str, seed: int, out: Path) -> dict:
 
 def run_finetune(args, encoder: str, seed: int, out: Path) -> dict:
     length = QUICK["finetune"] if args.quick else FINETUNE
-    arch = json.loads(json.dumps(VIT_MODELS["micro_vit"][0]))
     data = subset(Path(args.data), out.parent / f"{out.name}_subset", length["images_per_class"], None)
-    tree = {**supervised_recipe({**arch, "pretrained": encoder}, length["batch_size"],
+    tree = {**supervised_recipe({**VIT_MODELS["micro_vit"][0], "pretrained": encoder}, length["batch_size"],
                                 FINETUNE_LAYER_DECAY["micro_vit"]),
             "data": {"dataset": "imagefolder", "path": str(data), "num_workers": 1},
             "schedule": {"preset": "baseline", "epochs": length["epochs"], "final_size": args.size}}

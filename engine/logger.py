@@ -15,12 +15,18 @@ class RunLogger:
     def __init__(self, output_dir: str | Path, enabled: bool, progress: bool = True):
         self.enabled, self.progress = enabled, progress and enabled
         self.dir = Path(output_dir)
-        self.writer = None
+        self._writer, self._purge_step = None, None
         if enabled:
+            self.dir.mkdir(parents=True, exist_ok=True)
+
+    @property
+    def writer(self):
+        """TensorBoard's writer, opened at the first event (after ``resume_at`` set where it continues)."""
+        if self._writer is None and self.enabled:
             from torch.utils.tensorboard import SummaryWriter
 
-            self.dir.mkdir(parents=True, exist_ok=True)
-            self.writer = SummaryWriter(log_dir=str(self.dir / "tensorboard"))
+            self._writer = SummaryWriter(log_dir=str(self.dir / "tensorboard"), purge_step=self._purge_step)
+        return self._writer
 
     def resume_at(self, step: int) -> None:
         """Continue a run from ``step`` (0: a start): records written after it leave ``metrics.jsonl`` (those of a
@@ -36,10 +42,10 @@ class RunLogger:
                 partial = path.with_suffix(".jsonl.tmp")
                 partial.write_text("".join(line + "\n" for line in kept))
                 partial.replace(path)
-        from torch.utils.tensorboard import SummaryWriter
-
-        self.writer.close()
-        self.writer = SummaryWriter(log_dir=str(self.dir / "tensorboard"), purge_step=step)
+        if self._writer is not None:  # events were written already: reopen to purge from ``step``
+            self._writer.close()
+            self._writer = None
+        self._purge_step = step
 
     def scalars(self, values: dict[str, float], step: int) -> None:
         if self.writer:
@@ -66,5 +72,5 @@ class RunLogger:
                     leave=False)
 
     def close(self) -> None:
-        if self.writer:
-            self.writer.close()
+        if self._writer is not None:
+            self._writer.close()

@@ -184,14 +184,14 @@ def _train(task: Task, cfg, info: DistInfo, schedule: Schedule, train_set, logge
         """Every rank: gather what a continuation at ``step`` needs; rank 0 writes it. Returns the seconds spent."""
         started = time.perf_counter()
         extra = {"partial": totals.state_dict(info), "replay_stage": replay_stage,
-                 "replay": _gather_objects(replay.state_dict() if replay is not None else None, info)
-                 if replay_stage >= 0 else None, "pending_record": pending}
+                 "replay": _gather_objects(replay.state_dict(), info) if replay is not None else None,
+                 "pending_record": pending}
         if info.is_main:
             _save(cfg, task, optimizer, scaler, schedule, layout, epoch, step, last, logger.dir, totals.train_time,
                   extra)
         return stops.saved(time.perf_counter() - started)
 
-    def stop(step: int, spent: float) -> None:
+    def stop(step: int) -> None:
         """Every rank: meet at a barrier after the checkpoint at ``step``, say where and how to resume, exit."""
         if info.distributed:
             torch.distributed.barrier()
@@ -199,7 +199,7 @@ def _train(task: Task, cfg, info: DistInfo, schedule: Schedule, train_set, logge
             stage = plan.stage_at(min(step, plan.total_steps - 1)).index
             print(f"stopped by {stops.name} at step {step} of {plan.total_steps} (epoch {plan.epoch_at(step):.2f}, "
                   f"stage {stage}): {logger.dir / 'checkpoint-last.pth'} "
-                  f"written in {spent:.1f} s; the same command resumes it (run.resume=auto); exit status "
+                  f"written in {stops.last_save_s:.1f} s; the same command resumes it (run.resume=auto); exit status "
                   f"{stops.exit_status}", file=sys.stderr, flush=True)
         raise SystemExit(stops.exit_status)
 
@@ -212,7 +212,8 @@ def _train(task: Task, cfg, info: DistInfo, schedule: Schedule, train_set, logge
             with stops.evaluation():
                 record = {**record, **task.end_of_record(record, logger, images_due and info.is_main)}
         except Preempted:
-            stop(end, checkpoint(epoch - 1, end, False, pending=record))
+            checkpoint(epoch - 1, end, False, pending=record)
+            stop(end)
         logger.epoch(record)
         checkpoint(epoch, end, last)
         totals.restart_clock()  # evaluation and checkpoint writing are not training time
@@ -280,10 +281,9 @@ def _train(task: Task, cfg, info: DistInfo, schedule: Schedule, train_set, logge
                     poll_due = False
                     halt, due = stops.poll()
                     if halt or due:
-                        spent = checkpoint(record.get("epoch", -1), end, False)
-                        totals.exclude(spent)
+                        totals.exclude(checkpoint(record.get("epoch", -1), end, False))
                         if halt:
-                            stop(end, spent)
+                            stop(end)
                 continue
             epoch = record_at[end]
             last = end == plan.total_steps
@@ -297,7 +297,7 @@ def _train(task: Task, cfg, info: DistInfo, schedule: Schedule, train_set, logge
             if update and not last:
                 poll_due = False
                 if stops.poll()[0]:
-                    stop(end, stops.last_save_s)  # the record's checkpoint is at this step
+                    stop(end)  # the record's checkpoint is at this step
     bar.close()
     if info.is_main and start_step < plan.total_steps:
         task.finish(logger)

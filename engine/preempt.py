@@ -90,24 +90,24 @@ class StopSignals:
             raise Preempted(signal.Signals(number).name)
 
     @property
-    def signal(self) -> int | None:
-        """The first signal received (on any rank, once ``poll`` said stop), or None."""
-        return self.received[0] if self.received else None
+    def number(self) -> int:
+        """The first signal received (on any rank, once ``poll`` said stop); SIGTERM's before any."""
+        return self.received[0] if self.received else signal.SIGTERM
 
     @property
     def name(self) -> str:
-        return signal.Signals(self.signal or signal.SIGTERM).name
+        return signal.Signals(self.number).name
 
     @property
     def exit_status(self) -> int:
-        return 128 + (self.signal or signal.SIGTERM)
+        return 128 + self.number
 
     def poll(self) -> tuple[bool, bool]:
         """``(stop, save)``, the same on every rank: a stop signal reached some rank; ``run.save_minutes`` passed
         since the last save (rank 0's clock)."""
         due = (self.save_minutes is not None and self.info.is_main and
                time.monotonic() - self._last_save >= 60 * self.save_minutes)
-        flags = torch.tensor([signal.Signals(self.signal).value if self.received else 0, int(due)],
+        flags = torch.tensor([self.received[0] if self.received else 0, int(due)],
                              dtype=torch.int64, device=self.info.device if self.info.device.type == "cuda" else "cpu")
         if self.info.distributed:
             dist.all_reduce(flags, op=dist.ReduceOp.MAX)
@@ -126,7 +126,7 @@ class StopSignals:
         self.evaluating = True
         try:
             if self.received and not self.info.distributed:
-                raise Preempted(signal.Signals(self.received[0]).name)
+                raise Preempted(self.name)
             yield
         finally:
             self.evaluating = False

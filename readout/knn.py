@@ -122,7 +122,8 @@ def knn_readout(cfg: KNNConfig) -> dict:
 
 
 def _knn_readout(cfg: KNNConfig, info: DistInfo) -> dict:
-    refuse_unused(cfg, ["run.resume", "run.compile", "run.save_every", "run.log_images_every", "run.progress"],
+    refuse_unused(cfg, ["run.resume", "run.compile", "run.save_every", "run.save_minutes", "run.log_images_every",
+                        "run.progress"],
                   "the kNN readout (it trains nothing)")
     train_set, val_set, encoder = prepare(cfg, info)
     pools = check_pools(encoder, cfg.pools)

@@ -185,7 +185,8 @@ def linear_probe(cfg: ProbeConfig) -> dict:
 def _linear_probe(cfg: ProbeConfig, info: DistInfo) -> dict:
     refuse_unused(cfg, ["run.log_images_every"], "the linear probe (it logs no images)")
     if cfg.mode == "cached":
-        refuse_unused(cfg, ["run.resume", "run.compile", "run.save_every", "optim.accum_iter", "optim.clip_grad"],
+        refuse_unused(cfg, ["run.resume", "run.compile", "run.save_every", "run.save_minutes", "optim.accum_iter",
+                            "optim.clip_grad"],
                       "the cached probe (minutes on fixed features, outside the training loop)")
     report = print if info.is_main else None
     train_set, val_set, encoder = prepare(cfg, info)

@@ -26,7 +26,7 @@ from PIL import Image, UnidentifiedImageError
 from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 
 from engine.cli import main_guard
-from engine.config import parse_args, to_dict
+from engine.config import parse_args, refuse_unused, to_dict
 from engine.distributed import resolve_device
 from engine.runtime import seed_everything
 
@@ -167,6 +167,10 @@ def evaluate_head(head: nn.Module, val_x: torch.Tensor, val_y: torch.Tensor, num
 
 def linear_segmentation(cfg: LinSegConfig) -> dict:
     """Extract, train, evaluate; writes ``result.json`` in ``run.output_dir`` and returns it. One process."""
+    refuse_unused(cfg, ["model.img_size"], "the linear segmentation readout (its input size is data.size)")
+    refuse_unused(cfg, ["run.amp", "run.compile", "run.resume", "run.save_every", "run.save_minutes",
+                        "run.log_images_every", "run.progress"],
+                  "the linear segmentation readout (seconds of float32 training on cached tokens, no checkpoints)")
     seed_everything(cfg.run.seed)
     device = resolve_device(cfg.run.device)
     encoder = build_encoder(cfg.model, tuple(cfg.data.size), print).to(device)

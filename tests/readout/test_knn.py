@@ -111,6 +111,9 @@ def test_options_the_readouts_ignore_are_one_line(image_folder, tmp_path):
     repo = Path(__file__).resolve().parents[2]
     for module, sets, key in (
             ("readout.knn", ["model.name=resnet10t", "pools=[avg]", "run.compile=true"], "run.compile=True"),
+            ("readout.knn", ["model.name=resnet10t", "pools=[avg]", "run.save_minutes=5"], "run.save_minutes=5.0"),
+            ("readout.linseg", ["model.name=resnet10t", "model.img_size=96"], "model.img_size=96"),
+            ("readout.linseg", ["model.name=resnet10t", "run.amp=bf16"], "run.amp='bf16'"),
             ("readout.linprobe", ["model.name=resnet10t", "pool=avg", "mode=cached", "optim.accum_iter=2"],
              "optim.accum_iter=2"),
             ("pretrain_mae", ["eval.every=2"], "eval.every=2")):
