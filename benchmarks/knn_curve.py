@@ -26,10 +26,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from engine.cli import main_guard  # noqa: E402
 from engine.config import load_config  # noqa: E402
+from engine.crop import normalize_on_device  # noqa: E402
 from engine.distributed import DistInfo, resolve_device  # noqa: E402
 from engine.runtime import seed_everything  # noqa: E402
 from pretrain_mae.config import PretrainConfig  # noqa: E402
-from pretrain_mae.data import normalize_on_device  # noqa: E402
 from pretrain_mae.model import MaskedAutoencoderViT  # noqa: E402
 from pretrain_mae.train import arch_of, pretrain  # noqa: E402
 from readout.curve import KNNMonitor  # noqa: E402

@@ -39,8 +39,8 @@ from torch.profiler import ProfilerActivity
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from curriculum import (Schedule, ScheduleConfig, Stage, StepPlan, build_schedule, cost_report,  # noqa: E402
-                        low_frequency_crop)
+from curriculum import (Schedule, ScheduleConfig, Stage, StageValues, StepPlan, build_schedule,  # noqa: E402
+                        cost_report, low_frequency_crop)
 from engine.config import load_config  # noqa: E402
 from engine.data import CurriculumSamples, make_train_loader  # noqa: E402
 from engine.decode_ahead import loader_batches  # noqa: E402
@@ -82,6 +82,10 @@ class Probe:
         plan = StepPlan(schedule, len(self.dataset), self.batch(size))
         return CurriculumSamples(self.dataset, self.cfg.run.seed, plan, self.task.transform)
 
+    def values(self, size: int) -> StageValues:
+        """The stage values of the probe at ``size``."""
+        return self.samples(size).plan.values(0)
+
     def batches(self, size: int):
         """The trainer's batches at ``size`` (``with``: with ``data.decode=device``, decoded ahead as it does)."""
         loader = make_train_loader(self.samples(size), self.info, self.cfg.run.seed, self.cfg.data.num_workers)
@@ -89,10 +93,11 @@ class Probe:
 
     def prepare(self, batch, size: int):
         images, targets, keys, _ = batch
-        images = self.task.on_device(images.to(self.info.device, non_blocking=True))
+        keys = keys.to(self.info.device)
+        images = self.task.on_device(images.to(self.info.device, non_blocking=True), keys, self.values(size))
         if images.shape[-1] != size:
             images = low_frequency_crop(images, size)
-        return images, targets.to(self.info.device), keys.to(self.info.device)
+        return images, targets.to(self.info.device), keys
 
     def step(self, images, targets, keys, step: int) -> None:
         with torch.autocast(self.info.device.type, dtype=self.amp or torch.bfloat16, enabled=self.amp is not None):
@@ -131,7 +136,7 @@ class Probe:
         sync(device)
         step_s = (time.perf_counter() - start) / steps
         full = torch.randint(0, 256, (batch, 3, self.final_size, self.final_size), dtype=torch.uint8, device=device)
-        full = self.task.on_device(full)
+        full = self.task.on_device(full, torch.arange(batch, device=device), self.values(size))
         sync(device)
         start = time.perf_counter()
         for _ in range(steps):

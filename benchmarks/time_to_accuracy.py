@@ -49,6 +49,7 @@ from curriculum.presets import family_of  # noqa: E402
 from engine.cli import main_guard  # noqa: E402
 from engine.config import load_config  # noqa: E402
 from engine.distributed import resolve_device  # noqa: E402
+from engine.runtime import worker_nice  # noqa: E402
 from finetune.config import FinetuneConfig  # noqa: E402
 from finetune.train import finetune  # noqa: E402
 from pretrain_mae.config import PretrainConfig  # noqa: E402
@@ -446,10 +447,10 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--finetune-images-per-class", type=int, default=0,
                         help="(b): training images a class for the fine-tuning (default 0: those of the pre-training)")
     parser.add_argument("--batch-size", type=int, default=128, help="supervised batch; MAE pre-training uses half")
-    parser.add_argument("--workers", type=int, default=1, help="loader workers per run (default 1)")
+    parser.add_argument("--workers", type=int, default=2, help="loader workers per run (default 2; on the CPU they "
+                                                               "run at low priority, engine.runtime.worker_nice)")
     parser.add_argument("--threads", type=int, default=None,
-                        help="torch threads of every run on the CPU (default: the trainers' choice, "
-                             "engine.runtime.cpu_threads: the cores the loader workers leave)")
+                        help="torch threads of every run (default: torch's, every core)")
     args = parser.parse_args(argv)
     experiments = set(args.experiments.split(","))
     if not experiments or not experiments <= {"a", "b"}:
@@ -465,7 +466,7 @@ def main(argv: list[str] | None = None) -> dict:
             parser.error(f"{args.data / split} holds no class folders with images (ImageNet layout: "
                          f"{split}/<class>/<image>)")
     args.mae_final_size = args.mae_final_size or args.final_size
-    if args.threads is not None:  # engine.runtime.cpu_threads keeps the count whenever OMP_NUM_THREADS is set
+    if args.threads is not None:
         os.environ["OMP_NUM_THREADS"] = str(args.threads)
         torch.set_num_threads(args.threads)
     args.progress = sys.stderr.isatty()
@@ -480,8 +481,10 @@ def main(argv: list[str] | None = None) -> dict:
     if report.get("data") != portable(str(args.data)) or report.get("train_images") != train_images:
         report = {}  # another dataset's tables are not kept
     report.update(data=portable(str(args.data)), train_images=train_images, val_images=_count(data / "val"))
-    provenance = {"device": device_name(resolve_device("auto")), "commit": commit(), "seeds": args.seeds,
-                  "threads": torch.get_num_threads() if args.threads else "trainers' choice",
+    device = resolve_device("auto")
+    nice = f" at nice +{worker_nice(device)}" if worker_nice(device) else ""
+    provenance = {"device": f"{device_name(device)}, {args.workers} loader worker(s){nice}", "commit": commit(),
+                  "seeds": args.seeds, "threads": torch.get_num_threads(), "workers": args.workers,
                   "command": command("time_to_accuracy.py", argv)}
     if "a" in experiments:
         report["a"] = {**provenance, "model": args.model, "final_size": args.final_size, "epochs": args.epochs,

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import sys
 import time
 from pathlib import Path
@@ -43,7 +44,7 @@ from .distributed import DistInfo, all_gather_rows, all_reduce_mean
 from .logger import RunLogger
 from .lr import curriculum_lr, scaled_lr, set_lr
 from .preempt import Preempted, StopSignals
-from .runtime import compile_model, cpu_threads, resolve_amp, resume_path
+from .runtime import compile_model, resolve_amp, resume_path, worker_nice
 
 __all__ = ["Task", "train"]
 
@@ -61,8 +62,9 @@ class Task:
         """The loader transform (PIL image in) for a step with these stage values."""
         raise NotImplementedError
 
-    def on_device(self, images: torch.Tensor) -> torch.Tensor:
-        """The batch on the device before the low-frequency crop (e.g. uint8 -> normalised float)."""
+    def on_device(self, images: torch.Tensor, keys: torch.Tensor, values: StageValues) -> torch.Tensor:
+        """The batch on the device before the low-frequency crop (e.g. uint8 -> normalised float, augmentation drawn
+        from the samples' ``keys``), for a step with these stage values."""
         return images
 
     def loss(self, model: torch.nn.Module, images: torch.Tensor, targets: torch.Tensor, keys: torch.Tensor,
@@ -117,17 +119,15 @@ def train(task: Task, cfg, info: DistInfo, schedule: Schedule, train_set, logger
     """Run (or resume) ``task`` over ``schedule`` on ``train_set``; returns the last record.
 
     ``cfg`` is the trainer's config: ``run``, ``optim`` (batch_size, accum_iter as ``engine.batch`` resolved it,
-    blr, warmup_epochs, min_lr, clip_grad), ``data.num_workers`` and ``schedule.low_frequency`` are read here. On a
-    CPU device torch's threads are those the loader workers leave (``engine.runtime.cpu_threads``) for the run, and
-    restored afterwards.
+    blr, warmup_epochs, min_lr, clip_grad), ``data`` (num_workers, decode, on_corrupt) and ``schedule.low_frequency``
+    are read here. On a CPU device the loader workers run at a lower priority than torch's threads
+    (``engine.runtime.worker_nice``).
     """
-    previous = torch.get_num_threads()
-    torch.set_num_threads(cpu_threads(info.device, cfg.data.num_workers, print if info.is_main else None))
-    try:
-        with StopSignals(info, cfg.run.save_minutes) as stops:
-            return _train(task, cfg, info, schedule, train_set, logger, report, stops)
-    finally:
-        torch.set_num_threads(previous)
+    if info.device.type == "cpu" and cfg.data.num_workers and info.is_main:
+        print(f"CPU: {torch.get_num_threads()} torch thread(s), {cfg.data.num_workers} loader worker(s) at nice "
+              f"+{worker_nice(info.device)} on {os.cpu_count()} cores (engine.runtime.worker_nice)")
+    with StopSignals(info, cfg.run.save_minutes) as stops:
+        return _train(task, cfg, info, schedule, train_set, logger, report, stops)
 
 
 def _train(task: Task, cfg, info: DistInfo, schedule: Schedule, train_set, logger: RunLogger, report: str,
@@ -226,9 +226,8 @@ def _train(task: Task, cfg, info: DistInfo, schedule: Schedule, train_set, logge
     poll_due = False
     model.train()
     optimizer.zero_grad(set_to_none=True)
-    # data.decode=device or box (only the pre-training data config has them): batches finished ahead on the device
-    with loader_batches(loader, getattr(cfg.data, "decode", "full"), device,
-                        getattr(cfg.data, "on_corrupt", "error")) as batches:
+    # data.decode=device or box: batches finished ahead on the device
+    with loader_batches(loader, cfg.data.decode, device, cfg.data.on_corrupt) as batches:
         for step in range(start_step, plan.total_steps):
             waiting = time.perf_counter()
             images, targets, keys, skipped = next(batches)
@@ -241,8 +240,8 @@ def _train(task: Task, cfg, info: DistInfo, schedule: Schedule, train_set, logge
                     replay = ReplayBuffer(stage.replay, stage.buffer_batches, generator=generator)
                     replay_stage = stage.index
                 images, targets, keys = replay.mix((images, targets, keys))
-            images = task.on_device(images.to(device, non_blocking=True))
             targets, keys = targets.to(device, non_blocking=True), keys.to(device, non_blocking=True)
+            images = task.on_device(images.to(device, non_blocking=True), keys, plan.values(step))
             if images.shape[-1] != stage.size:
                 images = low_frequency_crop(images, stage.size)
             accum, global_batch = stage.accum, stage.global_batch  # a folded stage's steps are fold micro-steps each

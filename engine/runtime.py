@@ -1,14 +1,17 @@
-"""Per-run plumbing shared by the trainers: seeding, CPU threads, mixed precision, compilation, the resume file."""
+"""Per-run plumbing shared by the trainers: seeding, the loader workers' priority, mixed precision, compilation, the
+resume file."""
 from __future__ import annotations
 
-import os
 import random
 from pathlib import Path
 
 import numpy as np
 import torch
 
-__all__ = ["seed_everything", "cpu_threads", "resolve_amp", "compile_model", "repeated_blocks", "resume_path"]
+__all__ = ["seed_everything", "WORKER_NICE", "worker_nice", "resolve_amp", "compile_model", "repeated_blocks",
+           "resume_path"]
+
+WORKER_NICE = 19  # the lowest priority: a CPU run's loader workers use the cycles its step leaves
 
 
 def seed_everything(seed: int) -> None:
@@ -17,20 +20,16 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def cpu_threads(device: torch.device, num_workers: int, report=print) -> int:
-    """torch's intra-op threads for a training process on ``device``: on the CPU, the cores the loader workers leave
-    (at least one), so the step and the workers do not contend for the same cores; elsewhere, and whenever
-    ``OMP_NUM_THREADS`` is set (torchrun sets it), the current count. Measured on 2 cores with one worker (the
-    time-to-accuracy recipe, EfficientTrain++, same top-1): one thread instead of two made the whole run 1.29x
-    faster, its 24 px epochs 1.6x (``benchmarks/cpu_threads.py``, ``benchmarks/results/tta_cpu/threads.json``)."""
-    current = torch.get_num_threads()
-    if device.type != "cpu" or num_workers == 0 or "OMP_NUM_THREADS" in os.environ:
-        return current
-    threads = max(1, (os.cpu_count() or 1) - num_workers)
-    if threads < current and report is not None:
-        report(f"CPU: {threads} torch thread(s) beside {num_workers} loader worker(s) on {os.cpu_count()} cores "
-               f"(OMP_NUM_THREADS chooses otherwise)")
-    return min(threads, current)
+def worker_nice(device: torch.device) -> int:
+    """How far below the training process the loader workers' priority is set (``os.nice``): on a CPU device,
+    ``WORKER_NICE``. There torch keeps every core and the workers share them: at the lowest priority they take the
+    cycles the step leaves (its serial parts, the optimizer, waiting) instead of preempting one of its threads, whose
+    parallel regions then all wait for it. Measured on 2 cores, ``resnet10t`` at batch 128 on Imagenette
+    (``benchmarks/loader_costs.py --supervised``, ``benchmarks/results/cpu_supervised_loader.json``): against one
+    torch thread beside one worker (the earlier split), and two threads beside a worker at the same priority, two
+    threads beside two niced workers were the fastest at every stage size from 27 to 64 px. Elsewhere the
+    workers keep their priority: the training process only drives the accelerator."""
+    return WORKER_NICE if device.type == "cpu" else 0
 
 
 def resolve_amp(amp: str, device: torch.device, report=print) -> torch.dtype | None:

@@ -36,6 +36,10 @@ class DataConfig:
     val_split: str = "val"
     num_workers: int = 8
     on_corrupt: Literal["error", "skip"] = "error"
+    # full: Pillow in the workers; reduced: JPEGs decoded at 1/2-1/8 scale when the crop allows; device: decoded and
+    # cropped on the training device (nvJPEG on a GPU, batched libjpeg-turbo on the CPU); box: decoded in the workers,
+    # the crop box resampled on the device (engine.crop)
+    decode: Literal["full", "reduced", "device", "box"] = "full"
     synthetic_length: int = 512
     synthetic_classes: int = 10
 
@@ -44,6 +48,7 @@ class DataConfig:
 class AugConfig:
     randaug_layers: int = 2
     randaug_mstd: float = 0.5
+    randaug_on: Literal["loader", "device"] | None = None  # None: device with data.decode device / box, else loader
     min_scale: float = 0.08
     mixup: float = 0.8
     cutmix: float = 1.0

@@ -32,7 +32,7 @@ from engine.weights import describe_load, load_pretrained
 
 from .config import FinetuneConfig
 from .datasets import build_dataset
-from .transforms import eval_transform, train_transform
+from .transforms import device_transform, eval_transform, train_transform
 
 __all__ = ["finetune", "build_model", "FinetuneTask"]
 
@@ -88,12 +88,17 @@ class FinetuneTask(Task):
             LabelSmoothingCrossEntropy(a.smoothing) if a.smoothing > 0 else torch.nn.CrossEntropyLoss())
         val_set.transform = eval_transform(a, final_size)
         self.val_loader = make_eval_loader(val_set, cfg.optim.batch_size, info, cfg.data.num_workers)
+        self.device_transform = device_transform(a, cfg.data.decode, cfg.schedule.low_frequency, cfg.run.seed,
+                                                 info.device)
         self.best = 0.0
         self._last_images: torch.Tensor | None = None
 
     def transform(self, values: StageValues):
         return train_transform(self.cfg.aug, self.final_size, values.magnitude, values.size,
-                               self.cfg.schedule.low_frequency)
+                               self.cfg.schedule.low_frequency, self.cfg.data.decode)
+
+    def on_device(self, images: torch.Tensor, keys: torch.Tensor, values: StageValues) -> torch.Tensor:
+        return self.device_transform(images, keys, values)
 
     def cost(self, size: int) -> float:
         """FLOPs of a timm ViT (``curriculum.ViTCost``); pixels for other models (convolutions scale with them)."""

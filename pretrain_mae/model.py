@@ -23,6 +23,7 @@ from timm.layers import PatchEmbed
 from timm.models.vision_transformer import Block
 
 from curriculum import ViTCost
+from engine.keyed_random import keyed_uniform as masking_noise  # MAE's per-patch noise, one row a sample
 from engine.weights import fixed_sincos_pos_embed
 
 __all__ = ["MaskedAutoencoderViT", "MAE_PRESETS", "build_mae", "masking_noise", "patchify", "unpatchify",
@@ -55,20 +56,6 @@ def mae_cost(arch: MAEArch, mask_ratio: float = 0.75, in_chans: int = 3) -> ViTC
     """The cost model of an MAE architecture: the one record (``MAEArch``) produces it."""
     return ViTCost(arch.depth, arch.embed_dim, arch.patch_size, arch.mlp_ratio, in_chans=in_chans,
                    mask_ratio=mask_ratio, decoder_depth=arch.decoder_depth, decoder_dim=arch.decoder_embed_dim)
-
-
-def masking_noise(keys: torch.Tensor, length: int) -> torch.Tensor:
-    """Uniform noise in [0, 1) of shape ``[N, length]``, a pure function of each int64 sample key.
-
-    A 31-bit multiply-xorshift hash of ``(key, position)``: values never exceed 2^62, so no int64 overflow.
-    """
-    mask31 = (1 << 31) - 1
-    k = keys.to(torch.int64).view(-1, 1) & ((1 << 40) - 1)
-    x = ((k * 2654435761) + torch.arange(length, device=keys.device, dtype=torch.int64) * 40503 + 12345) & mask31
-    for multiplier in (0x2C1B3C6D, 0x297A2D39, 0x3B9AC9FB):
-        x = ((x ^ (x >> 15)) * multiplier) & mask31
-        x = x ^ (x >> 13)
-    return x.to(torch.float64).div(2 ** 31).float()
 
 
 def patchify(images: torch.Tensor, p: int) -> torch.Tensor:

@@ -20,6 +20,7 @@ from curriculum import StageValues, build_schedule, cost_report
 from engine.batch import resolve_accumulation
 from engine.checkpoint import save_atomic
 from engine.config import refuse_unused
+from engine.crop import normalize_on_device
 from engine.distributed import DistInfo, run_distributed
 from engine.logger import RunLogger
 from engine.loop import Task, train
@@ -27,7 +28,7 @@ from engine.runtime import resolve_amp, seed_everything
 from readout.curve import KNNMonitor
 
 from .config import PretrainConfig
-from .data import build_dataset, normalize_on_device, train_transform
+from .data import build_dataset, train_transform
 from .model import MAEArch, MaskedAutoencoderViT, mae_arch, encoder_state_dict, masking_noise, patchify, unpatchify
 
 __all__ = ["pretrain", "MAETask", "mask_keys"]
@@ -70,7 +71,7 @@ class MAETask(Task):
         return train_transform(self.final_size, self.cfg.data.min_scale, values.size, self.cfg.schedule.low_frequency,
                                self.cfg.data.decode)
 
-    def on_device(self, images: torch.Tensor) -> torch.Tensor:
+    def on_device(self, images: torch.Tensor, keys: torch.Tensor, values: StageValues) -> torch.Tensor:
         return normalize_on_device(images)
 
     def cost(self, size: int) -> float:

@@ -30,6 +30,8 @@ class Optim:
 @dataclass
 class Data:
     num_workers: int = 0
+    decode: str = "full"
+    on_corrupt: str = "error"
 
 
 @dataclass

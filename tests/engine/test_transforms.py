@@ -9,7 +9,8 @@ from torchvision import transforms
 
 from curriculum import low_frequency_crop
 from engine.transforms import with_low_frequency
-from pretrain_mae.data import normalize_on_device, train_transform
+from engine.crop import normalize_on_device
+from pretrain_mae.data import train_transform
 from tests.conftest import generated_photos
 
 

@@ -1,6 +1,7 @@
 """Fine-tuning: layer-decay groups, loading pretrain_mae and official MAE weights, MAE init vs random, resume."""
 import argparse
 import json
+import math
 import os
 import signal
 import subprocess
@@ -243,6 +244,19 @@ def test_corrupt_images_are_counted_and_a_fully_corrupt_or_empty_set_fails(image
     (empty / "val" / "a").mkdir(parents=True)
     with pytest.raises(FileNotFoundError, match="Found no valid file"):
         finetune(demo(tmp_path / "r3", "data.dataset=imagefolder", f"data.path={empty}"))
+
+
+@pytest.mark.parametrize("decode,randaug_on", [("reduced", "loader"), ("device", "device"), ("full", "device")])
+def test_decode_modes_and_randaugment_on_the_device_train_on_the_cpu(decode, randaug_on, image_folder, tmp_path):
+    """data.decode=reduced / device and aug.randaug_on=device through the whole loop (batched libjpeg-turbo and the
+    batched RandAugment on the CPU), with random erasing on the device; the same samples as the full path."""
+    out = tmp_path / decode
+    finetune(demo(out, "data.dataset=imagefolder", f"data.path={image_folder}", f"data.decode={decode}",
+                  f"aug.randaug_on={randaug_on}", "aug.reprob=0.25", "schedule.epochs=1", "data.num_workers=1"))
+    (record,) = records(out)
+    assert record["trained_images"] == record["loaded_images"] >= 300 and record["skipped_images"] == 0
+    assert math.isfinite(record["loss"])
+    assert 0 <= record["top1"] <= 100 and (out / "best.pth").exists()
 
 
 def test_a_dataset_smaller_than_a_stage_is_refused(tmp_path):

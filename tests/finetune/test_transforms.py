@@ -1,5 +1,7 @@
-"""Fine-tuning transforms: the curriculum's continuous RandAugment magnitude, posterize at the top magnitude."""
+"""Fine-tuning transforms: the curriculum's continuous RandAugment magnitude, posterize at the top magnitude, timm's
+hparams, the decode modes against the full path, where each step runs."""
 import numpy as np
+import pytest
 from PIL import Image
 
 from engine.config import load_config
@@ -30,23 +32,73 @@ def test_magnitude_zero_keeps_the_magnitude_free_operations():
 
 
 def test_low_frequency_modes_in_the_loader():
-    """resize: PIL Lanczos to B right before ToTensor (after RandAugment); fft-loader: the crop after Normalize."""
+    """resize: PIL Lanczos to B right before the uint8 tensor (after RandAugment); fft-loader: timm's float pipeline
+    with the crop after Normalize, before random erasing; fft: uint8 out, erasing left to the device."""
     import torch
     from curriculum import LowFrequencyCrop
     aug = load_config(FinetuneConfig, DEMO_CONFIG, ["aug.reprob=0.25"]).aug
     names = [type(t).__name__ for t in train_transform(aug, 64, 4.0, 32, "resize").transforms]
-    assert names.index("Resize") == names.index("MaybeToTensor") - 1 and names.index("RandAugment") < names.index(
+    assert names.index("Resize") == names.index("PILToTensor") - 1 and names.index("RandAugment") < names.index(
         "Resize")
     steps = train_transform(aug, 64, 4.0, 32, "fft-loader").transforms
     names = [type(t).__name__ for t in steps]
     assert names.index("LowFrequencyCrop") == names.index("Normalize") + 1 < names.index("RandomErasing")
     image = Image.fromarray(np.random.default_rng(1).integers(0, 256, (80, 80, 3), dtype=np.uint8))
-    for mode in ("resize", "fft-loader"):
+    for mode, dtype in (("resize", torch.uint8), ("fft-loader", torch.float32), ("fft", torch.uint8)):
         torch.manual_seed(0)
-        assert train_transform(aug, 64, 4.0, 32, mode)(image).shape == (3, 32, 32)
+        out = train_transform(aug, 64, 4.0, 32, mode)(image)
+        assert out.shape == ((3, 64, 64) if mode == "fft" else (3, 32, 32)) and out.dtype == dtype
     assert [type(t).__name__ for t in train_transform(aug, 64, 4.0, 32, "fft").transforms] == [
-        type(t).__name__ for t in train_transform(aug, 64, 4.0).transforms]
+        "RandomResizedCrop", "RandomHorizontalFlip", "RandAugment", "PILToTensor"]
     assert isinstance(steps[names.index("LowFrequencyCrop")], LowFrequencyCrop)
+
+
+def test_randaugment_hparams_are_timms():
+    """The loader's RandAugment is the one timm.data.create_transform builds (fill, translate, interpolation)."""
+    from timm.data import create_transform
+    aug = load_config(FinetuneConfig, DEMO_CONFIG).aug
+    timm_ops = randaugment_ops(create_transform(96, is_training=True, auto_augment="rand-m7-n2-mstd0.5-inc1",
+                                                interpolation="bicubic"))
+    ours = randaugment_ops(train_transform(aug, 96, 7.0))
+    assert [(op.name, op.kwargs, op.hparams) for op in ours] == [(op.name, op.kwargs, op.hparams) for op in timm_ops]
+
+
+@pytest.mark.parametrize("decode", ["reduced", "device", "box"])
+def test_decode_modes_draw_the_full_paths_boxes_and_flips(decode):
+    """With RandAugment on the device, the loader's output of every decode mode is the full path's crop: the same
+    boxes and flips (same random numbers), pixels within rounding (device, box: measured at most 0.14 grey levels on
+    average over an image) or within the reduced decode's low-pass (reduced: under 3)."""
+    import torch
+    from engine.data import collate_samples, load_rgb
+    from tests.conftest import generated_photos
+    aug = load_config(FinetuneConfig, DEMO_CONFIG, ["aug.randaug_on=device"]).aug
+    full, other = train_transform(aug, 96, 9.0, decode="full"), train_transform(aug, 96, 9.0, decode=decode)
+    expected, items = [], []
+    for seed, path in enumerate(generated_photos()[:8]):
+        torch.manual_seed(seed)
+        expected.append(full(load_rgb(path)))
+        torch.manual_seed(seed)
+        items.append((other(load_rgb(path, other.transforms[0].decode)), 0, seed, 0))
+    expected = torch.stack(expected).float()
+    got = collate_samples(items)[0]
+    got = (got.decode(torch.device("cpu")) if decode != "reduced" else got).float()
+    diff = (expected - got).abs().mean((1, 2, 3))
+    assert got.shape == expected.shape == (8, 3, 96, 96)
+    if decode == "reduced":
+        assert diff.max() < 3.0 and diff.max() > 0.1  # the reduced decode ran for the large boxes
+    else:  # as tests/engine/test_device_decode.py: Pillow's fixed point against float, a few sharp edges
+        assert diff.mean() < 0.05 and diff.max() < 0.25
+    flipped = (expected - got.flip(-1)).abs().mean((1, 2, 3))
+    assert (flipped > 5 * diff + 1).sum() >= 6  # the flips agree: a wrong one would be far off
+
+
+def test_randaugment_on_the_device_is_refused_where_the_order_would_break():
+    aug = load_config(FinetuneConfig, DEMO_CONFIG, ["aug.randaug_on=loader"]).aug
+    with pytest.raises(ValueError, match="data.decode=device crops on the device"):
+        train_transform(aug, 64, 4.0, decode="device")
+    aug = load_config(FinetuneConfig, DEMO_CONFIG, ["aug.randaug_on=device"]).aug
+    with pytest.raises(ValueError, match="needs schedule.low_frequency=fft: resize"):
+        train_transform(aug, 64, 4.0, 32, "resize")
 
 
 def test_top_magnitude_posterize_gives_a_black_image_instead_of_a_pillow_error():
