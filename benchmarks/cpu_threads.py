@@ -2,8 +2,8 @@
 
 The same supervised run (``benchmarks/time_to_accuracy.py``'s recipe and its ``efficienttrain++`` schedule for
 ``--model`` at ``--final-size``: 24-64 px for the micro ViT, 27-64 px for a ResNet) is trained with torch using
-every core (what it does by default) and with the cores the loader workers leave (``engine.runtime.cpu_threads``,
-what the trainers do), one after the other in this process.
+every core (what the trainers do, the workers beside it at low priority: ``engine.runtime.worker_nice``) and with
+only the cores the loader workers leave (``OMP_NUM_THREADS``), one after the other in this process.
 Prints and writes, per input size, the mean epoch time, images/s and data-wait share of each, and their ratio::
 
     python benchmarks/cpu_threads.py --data $EFFICIENTTRAIN_DATA/tiny-imagenet-20 \
@@ -11,9 +11,9 @@ Prints and writes, per input size, the mean epoch time, images/s and data-wait s
     python benchmarks/cpu_threads.py --data $EFFICIENTTRAIN_DATA/imagenette --model resnet10t --epochs 6 \
         --json benchmarks/results/tta_imagenette_cpu/threads.json
 
-Which split is faster depends on the model and the size: the micro ViT gains from leaving the worker its core at
-every size; ``resnet10t`` gains from it at 27 px and loses at 64 px, where a second thread pays more than the
-worker's core.
+Before the workers ran at low priority, which split was faster depended on the model and the size (the JSONs above,
+measured then): the micro ViT gained from leaving the worker its core at every size; ``resnet10t`` gained from it
+at 27 px and lost at 64 px, where a second thread paid more than the worker's core.
 """
 from __future__ import annotations
 
@@ -63,19 +63,18 @@ def main(argv: list[str] | None = None) -> dict:
     check_model(parser, args.model)
     data = subset(args.data, args.out / "subset", args.images_per_class)
     schedule = schedules(args.epochs, args.model, args.final_size)["efficienttrain++"]
-    every_core = os.cpu_count() or 1
+    every_core, previous = os.cpu_count() or 1, torch.get_num_threads()
     results, totals = {}, {}
     for name in ("every_core", "cores_left_by_workers"):
-        if name == "every_core":  # an explicit OMP_NUM_THREADS is honoured as is
-            os.environ["OMP_NUM_THREADS"] = str(every_core)
-            torch.set_num_threads(every_core)
-        else:
-            os.environ.pop("OMP_NUM_THREADS", None)
+        threads = every_core if name == "every_core" else max(1, every_core - args.workers)
+        os.environ["OMP_NUM_THREADS"] = str(threads)
+        torch.set_num_threads(threads)
         curve = run_supervised(data, args.out / name, schedule, 0,
                                SimpleNamespace(workers=args.workers, batch_size=args.batch_size, progress=False),
                                model_section(args.model))
         results[name] = per_size(args.out / name)
         totals[name] = {"train_time_s": curve[-1]["wall_s"], "top1": curve[-1]["top1"]}
+    torch.set_num_threads(previous)
     report = {"device": device_name(resolve_device("cpu")), "commit": commit(), "workers": args.workers,
               "model": args.model, "final_size": args.final_size,
               "schedule": schedule, "command": command("cpu_threads.py", argv),

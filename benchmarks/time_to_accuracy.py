@@ -191,7 +191,8 @@ def read_curve(run_dir: Path, metric: str | None) -> list[dict]:
     rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     return [{"epoch": r["epoch"] + 1, "epochs_done": r["epochs_done"], "wall_s": r["train_time_s"],
              "computation": r["computation"], "size": r["size"], "data_wait_share": r["data_wait_share"],
-             "images_per_s": r["images_per_s"], **({"top1": r[metric]} if metric else {"loss": r["loss"]})}
+             "prepare_share": r.get("prepare_share", 0.0), "images_per_s": r["images_per_s"],
+             **({"top1": r[metric]} if metric else {"loss": r["loss"]})}
             for r in rows]
 
 
@@ -205,7 +206,9 @@ def run_supervised(data: Path, out: Path, schedule: dict, seed: int, args, model
                    pretrained: Path | None = None, layer_decay: float | None = None) -> list[dict]:
     tree = {**supervised_recipe({**model, "pretrained": str(pretrained) if pretrained else None}, args.batch_size,
                                 layer_decay),
-            "data": {"dataset": "imagefolder", "path": str(data), "num_workers": args.workers}, "schedule": schedule}
+            "data": {"dataset": "imagefolder", "path": str(data), "num_workers": args.workers, "decode": args.decode},
+            "schedule": schedule}
+    tree["aug"] = {**tree["aug"], "randaug_on": args.randaug_on}
     tree["run"] = {**tree["run"], "seed": seed, "output_dir": str(_fresh(out)), "progress": args.progress}
     finetune(load_config(FinetuneConfig, None, _overrides(tree)))
     return read_curve(out, "top1")
@@ -237,6 +240,7 @@ def summarize(runs: list[dict], reference: str = "baseline") -> dict:
     target = statistics.fmean(r["curve"][-1]["top1"] for r in by_name[reference])
     base_wall = statistics.fmean(r["curve"][-1]["wall_s"] for r in by_name[reference])
     base_computation = statistics.fmean(r["curve"][-1]["computation"] for r in by_name[reference])
+    base_process = statistics.fmean(r["process_s"] for r in by_name[reference])
     rows = []
     for name, group in by_name.items():
         top1, top1_std = _mean_std([r["curve"][-1]["top1"] for r in group])
@@ -244,9 +248,12 @@ def summarize(runs: list[dict], reference: str = "baseline") -> dict:
         computation = statistics.fmean(r["curve"][-1]["computation"] for r in group)
         reached = [t for t in (time_to(r["curve"], target) for r in group) if t is not None]
         tta = statistics.fmean(reached) if reached else None
+        process = statistics.fmean(r["process_s"] for r in group)
         rows.append({"schedule": name, "seeds": len(group), "top1_mean": top1, "top1_std": top1_std,
                      "wall_s_mean": wall, "wall_s_std": wall_std, "computation": computation,
                      "wall_speedup": base_wall / wall, "computation_speedup": base_computation / computation,
+                     "wall_share_of_computation_speedup": base_wall / wall / (base_computation / computation),
+                     "process_s_mean": process, "process_speedup": base_process / process,
                      "reached_target": f"{len(reached)}/{len(group)}", "time_to_target_s": tta,
                      "time_to_accuracy_speedup": base_wall / tta if tta else None})
     return {"target_top1": target, "rows": rows}
@@ -296,10 +303,12 @@ def experiment_b(args, data: Path, finetune_data: Path, save) -> dict:
                 pre = run_pretrain(data, out / "pretrain", {"preset": name, "epochs": args.pretrain_epochs, **sized},
                                    seed, args)
                 encoder = out / "pretrain" / "encoder.pth"
+            started = time.perf_counter()
             curve = run_supervised(finetune_data, out / "finetune",
                                    {"preset": "baseline", "epochs": args.finetune_epochs, **sized}, seed, args,
                                    VIT_MODELS[args.mae_model][0], encoder, FINETUNE_LAYER_DECAY[args.mae_model])
             runs.append({"schedule": name, "seed": seed, "pretrain_curve": pre, "curve": curve,
+                         "process_s": time.perf_counter() - started,  # the fine-tuning, evaluation included
                          "pretrain_wall_s": pre[-1]["wall_s"] if pre else 0.0,
                          "pretrain_computation": pre[-1]["computation"] if pre else 0.0})
             section["summary"] = summarize_b(runs)
@@ -327,17 +336,39 @@ def summarize_b(runs: list[dict]) -> dict:
     return summary
 
 
-def stage_rows(runs: list[dict]) -> list[dict]:
-    """Per schedule and input size, over its seeds: epochs trained at that size, mean images per second and the
-    loader's share of the step time (the measured reasons a wall-time ratio differs from the computation's)."""
+def computation_rates(curve: list[dict]) -> list[float]:
+    """Per record, the computation it trained (final-size epochs) per second of its training wall time."""
+    wall = computation = 0.0
+    rates = []
+    for point in curve:
+        rates.append((point["computation"] - computation) / max(point["wall_s"] - wall, 1e-9))
+        wall, computation = point["wall_s"], point["computation"]
+    return rates
+
+
+def stage_rows(runs: list[dict], reference: str = "baseline") -> list[dict]:
+    """Per schedule and input size, over its seeds: epochs trained at that size, mean images per second, the
+    loader's and the device-side preparation's shares of the step time, and the computation it trains per second
+    against ``reference``'s (1.0: the size's wall time shrinks with its computation; the measured reasons a
+    wall-time ratio differs from the computation's)."""
+    def rate(group: list[dict]) -> list[tuple[int, float]]:
+        return [(p["size"], r) for run in group for p, r in zip(run["curve"], computation_rates(run["curve"]))]
+
+    base = [r for _, r in rate([run for run in runs if run["schedule"] == reference])]
+    base_rate = statistics.fmean(base) if base else None
     rows = []
     for name in dict.fromkeys(r["schedule"] for r in runs):
-        points = [p for r in runs if r["schedule"] == name for p in r["curve"]]
+        group = [r for r in runs if r["schedule"] == name]
+        points = [p for r in group for p in r["curve"]]
+        rates = rate(group)
         for size in sorted({p["size"] for p in points}):
             at = [p for p in points if p["size"] == size]
+            sized = statistics.fmean(r for s, r in rates if s == size)
             rows.append({"schedule": name, "size": size, "epoch_records": len(at),
                          "images_per_s": statistics.fmean(p["images_per_s"] for p in at),
                          "data_wait_share": statistics.fmean(p["data_wait_share"] for p in at),
+                         "prepare_share": statistics.fmean(p.get("prepare_share", 0.0) for p in at),
+                         "computation_rate_vs_reference": sized / base_rate if base_rate else None,
                          "top1_at_end": statistics.fmean(p["top1"] for p in at[-max(1, len(at) // 4):])})
     return rows
 
@@ -355,18 +386,24 @@ def markdown(report: dict) -> str:
         if s:
             lines += [f"target = the baseline's mean final top-1, {s['target_top1']:.2f}", "",
                       "| schedule | top-1 (mean ± std) | train wall s | wall speedup | computation (final-size "
-                      "epochs) | computation speedup | reached target | time to target s | time-to-accuracy "
-                      "speedup |", "|---|---|---|---|---|---|---|---|---|"]
+                      "epochs) | computation speedup | wall / computation speedup | wall with evaluation s (speedup) "
+                      "| reached target | time to target s | time-to-accuracy speedup |",
+                      "|---|---|---|---|---|---|---|---|---|---|---|"]
             lines += [f"| {r['schedule']} | {r['top1_mean']:.2f} ± {r['top1_std']:.2f} | {r['wall_s_mean']:.0f} ± "
                       f"{r['wall_s_std']:.0f} | {r['wall_speedup']:.2f}x | {r['computation']:.2f} | "
-                      f"{r['computation_speedup']:.2f}x | {r['reached_target']} | "
+                      f"{r['computation_speedup']:.2f}x | {r['wall_share_of_computation_speedup']:.2f} | "
+                      f"{r['process_s_mean']:.0f} ({r['process_speedup']:.2f}x) | {r['reached_target']} | "
                       f"{fmt(r['time_to_target_s'], '.0f')} | {fmt(r['time_to_accuracy_speedup'], '.2f', 'x')} |"
                       for r in s["rows"]]
-            lines += ["", "(a) per stage size: epoch records, images/s, loader share of the step time, top-1 over "
-                      "the last quarter of the records", "",
-                      "| schedule | size | records | images/s | loader share | top-1 |", "|---|---|---|---|---|---|"]
+            lines += ["", "(a) per stage size: epoch records, images/s, the step time's shares waiting for the "
+                      "loader and preparing the batch on the device, computation trained per second against the "
+                      "baseline's, top-1 over the last quarter of the records", "",
+                      "| schedule | size | records | images/s | loader wait share | device preparation share | "
+                      "computation / s vs baseline | top-1 |", "|---|---|---|---|---|---|---|---|"]
             lines += [f"| {r['schedule']} | {r['size']} | {r['epoch_records']} | {r['images_per_s']:.0f} | "
-                      f"{r['data_wait_share']:.3f} | {r['top1_at_end']:.2f} |" for r in stage_rows(a["runs"])]
+                      f"{r['data_wait_share']:.3f} | {r['prepare_share']:.3f} | "
+                      f"{fmt(r['computation_rate_vs_reference'], '.2f')} | {r['top1_at_end']:.2f} |"
+                      for r in stage_rows(a["runs"])]
         lines.append("")
     if "b" in report:
         b, s = report["b"], report["b"].get("summary")
@@ -451,6 +488,11 @@ def main(argv: list[str] | None = None) -> dict:
                                                                "run at low priority, engine.runtime.worker_nice)")
     parser.add_argument("--threads", type=int, default=None,
                         help="torch threads of every run (default: torch's, every core)")
+    parser.add_argument("--decode", default="full", choices=["full", "reduced", "device", "box"],
+                        help="data.decode of the supervised runs (default full)")
+    parser.add_argument("--randaug-on", default=None, choices=["loader", "device"],
+                        help="aug.randaug_on of the supervised runs (default: the trainer's, device with --decode "
+                             "device or box)")
     args = parser.parse_args(argv)
     experiments = set(args.experiments.split(","))
     if not experiments or not experiments <= {"a", "b"}:
@@ -485,6 +527,7 @@ def main(argv: list[str] | None = None) -> dict:
     nice = f" at nice +{worker_nice(device)}" if worker_nice(device) else ""
     provenance = {"device": f"{device_name(device)}, {args.workers} loader worker(s){nice}", "commit": commit(),
                   "seeds": args.seeds, "threads": torch.get_num_threads(), "workers": args.workers,
+                  "decode": args.decode, "randaug_on": args.randaug_on,
                   "command": command("time_to_accuracy.py", argv)}
     if "a" in experiments:
         report["a"] = {**provenance, "model": args.model, "final_size": args.final_size, "epochs": args.epochs,

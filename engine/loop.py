@@ -10,7 +10,8 @@ as a function of the schedule's progress (``engine.lr.curriculum_lr``), gradient
 norm, the non-finite check, progress bar and scalars, a record per real epoch with the task's evaluation, the training
 wall time (evaluation and checkpoint writing excluded, carried over a resume) and the cost model's computation so far
 (``train_time_s``, ``computation`` in final-size epochs: what a time-to-accuracy curve plots), the share of that time
-spent waiting for the loader (``data_wait_share``), and atomic checkpoints with resume mid-curriculum (refusing
+spent waiting for the loader (``data_wait_share``) and preparing the batch on the device (``prepare_share``: the task's
+``on_device``, e.g. fine-tuning's RandAugment there), and atomic checkpoints with resume mid-curriculum (refusing
 another schedule). A stop signal or ``run.save_minutes`` checkpoints mid-epoch (``engine.preempt``) with what an
 exact continuation needs: the record's partial sums on every rank, the replay buffers and a record whose evaluation a
 signal abandoned; a resume then leaves ``metrics.jsonl`` and TensorBoard without duplicates.
@@ -64,7 +65,8 @@ class Task:
 
     def on_device(self, images: torch.Tensor, keys: torch.Tensor, values: StageValues) -> torch.Tensor:
         """The batch on the device before the low-frequency crop (e.g. uint8 -> normalised float, augmentation drawn
-        from the samples' ``keys``), for a step with these stage values."""
+        from the samples' ``keys``, given on the host as the loader made them), for a step with these stage
+        values."""
         return images
 
     def loss(self, model: torch.nn.Module, images: torch.Tensor, targets: torch.Tensor, keys: torch.Tensor,
@@ -240,8 +242,10 @@ def _train(task: Task, cfg, info: DistInfo, schedule: Schedule, train_set, logge
                     replay = ReplayBuffer(stage.replay, stage.buffer_batches, generator=generator)
                     replay_stage = stage.index
                 images, targets, keys = replay.mix((images, targets, keys))
+            host_keys = keys
             targets, keys = targets.to(device, non_blocking=True), keys.to(device, non_blocking=True)
-            images = task.on_device(images.to(device, non_blocking=True), keys, plan.values(step))
+            with totals.preparing():
+                images = task.on_device(images.to(device, non_blocking=True), host_keys, plan.values(step))
             if images.shape[-1] != stage.size:
                 images = low_frequency_crop(images, stage.size)
             accum, global_batch = stage.accum, stage.global_batch  # a folded stage's steps are fold micro-steps each
@@ -314,18 +318,40 @@ class _Totals:
 
     def _reset(self) -> None:
         self.loss, self.steps, self.images, self.loaded, self.skipped = torch.zeros((), device=self.device), 0, 0, 0, 0
-        self.data_wait = 0.0
+        self.data_wait, self.prepare = 0.0, 0.0
+        self._prepare_events: list[tuple[torch.cuda.Event, torch.cuda.Event]] = []
+
+    @contextlib.contextmanager
+    def preparing(self):
+        """Time the batch's preparation on the device (``Task.on_device``): with CUDA events on a GPU, read when the
+        record closes (no sync per step), with the host clock elsewhere."""
+        if self.device.type != "cuda":
+            started = time.perf_counter()
+            yield
+            self.prepare += time.perf_counter() - started
+            return
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        yield
+        end.record()
+        self._prepare_events.append((start, end))
+
+    def _prepare_s(self) -> float:
+        """Seconds of preparation so far in the record (the device's events complete: called after a sync)."""
+        return self.prepare + sum(start.elapsed_time(end) for start, end in self._prepare_events) / 1000
 
     def state_dict(self, info: DistInfo) -> list[list[float]]:
-        """The record so far on every rank (loss sum, steps, images, loaded, skipped, loader wait, elapsed s)."""
+        """The record so far on every rank (loss sum, steps, images, loaded, skipped, loader wait, elapsed s,
+        preparation s)."""
         row = torch.tensor([[float(self.loss), self.steps, self.images, self.loaded, self.skipped, self.data_wait,
-                             time.perf_counter() - self.started]], dtype=torch.float64)
+                             time.perf_counter() - self.started, self._prepare_s()]], dtype=torch.float64)
         return all_gather_rows(row.to(self.device) if self.device.type == "cuda" else row, info).cpu().tolist()
 
     def load_state_dict(self, rows: list[list[float]] | None, info: DistInfo) -> None:
         if rows is None or not rows[info.rank][1]:  # saved at a record's end: nothing begun
             return
-        loss, self.steps, self.images, self.loaded, self.skipped, self.data_wait, elapsed = rows[info.rank]
+        loss, self.steps, self.images, self.loaded, self.skipped, self.data_wait, elapsed, *prepare = rows[info.rank]
+        self.prepare = prepare[0] if prepare else 0.0  # absent from checkpoints written before it was kept
         self.loss = torch.tensor(loss, device=self.device)
         self.steps, self.images, self.loaded, self.skipped = (int(v) for v in (self.steps, self.images, self.loaded,
                                                                               self.skipped))
@@ -365,6 +391,7 @@ class _Totals:
         self.train_time += elapsed
         out = {"loss": loss, "images_per_s": self.images * info.world_size / elapsed, "epoch_time_s": elapsed,
                "data_wait_share": round(self.data_wait / elapsed, 4),
+               "prepare_share": round(self._prepare_s() / elapsed, 4),
                "train_time_s": round(self.train_time, 3),
                "trained_images": self.images * info.world_size, "loaded_images": self.loaded * info.world_size,
                "grad_norm": float(self.grad_norm),

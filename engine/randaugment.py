@@ -54,7 +54,7 @@ class BatchedRandAugment:
         """Per sample and layer (``N x layers`` each): the op index (into ``OPS``; -1 where the op is skipped), its
         magnitude (in timm's 0-10 scale, after the noise and the clip) and its sign (+1 / -1)."""
         u = keyed_uniform(keys.to(torch.int64) * 1_000_003 + seed * 104_729 + _SALT, self.layers * _DRAWS)
-        u = u.view(-1, self.layers, _DRAWS).double()
+        u = u.view(len(keys), self.layers, _DRAWS).double()
         op = (u[..., 0] * len(OPS)).long().clamp(max=len(OPS) - 1)
         op = torch.where(u[..., 1] < self.prob, op, -1)  # timm skips when random() > prob
         normal = torch.sqrt(-2 * torch.log1p(-u[..., 2])) * torch.cos(2 * math.pi * u[..., 3])  # Box-Muller
@@ -63,17 +63,20 @@ class BatchedRandAugment:
         return op, level.float(), sign.float()
 
     def __call__(self, images: torch.Tensor, keys: torch.Tensor, magnitude: float, seed: int = 0) -> torch.Tensor:
-        """``images`` (``N x 3 x H x W`` uint8) augmented, one draw per sample from its key."""
+        """``images`` (``N x 3 x H x W`` uint8) augmented, one draw per sample from its key. The draws and the
+        choice of samples per op are made on the host from ``keys`` there (the loader's), so that an accelerator's
+        queue is never waited for; what an op needs crosses in asynchronous copies."""
         if images.dtype != torch.uint8 or images.dim() != 4:
             raise ValueError(f"BatchedRandAugment takes an N x 3 x H x W uint8 batch, got {images.dtype} "
                              f"{tuple(images.shape)}")
-        op, level, sign = (t.to(images.device) for t in self.draw(keys, magnitude, seed))
+        op, level, sign = self.draw(keys.cpu(), magnitude, seed)
         out = images.clone()
         for layer in range(self.layers):
             for index, name in enumerate(OPS):
                 chosen = (op[:, layer] == index).nonzero().squeeze(1)
                 if len(chosen):
-                    out[chosen] = self.apply(name, out[chosen], level[chosen, layer], sign[chosen, layer])
+                    at, lv, sg = (_to(t, images.device) for t in (chosen, level[chosen, layer], sign[chosen, layer]))
+                    out[at] = self.apply(name, out[at], lv, sg)
         return out
 
     def apply(self, name: str, x: torch.Tensor, level: torch.Tensor, sign: torch.Tensor) -> torch.Tensor:
@@ -109,6 +112,11 @@ class BatchedRandAugment:
         out = _sample(x, sx - 0.5, sy - 0.5, _TAPS[self.interpolation])
         fill = torch.tensor(self.fill, dtype=torch.uint8, device=x.device).view(1, 3, 1, 1)
         return torch.where(inside.unsqueeze(1), out, fill)
+
+
+def _to(tensor: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """A host tensor on ``device``, copied without waiting (pinned) when that is an accelerator."""
+    return tensor if device.type == "cpu" else tensor.pin_memory().to(device, non_blocking=True)
 
 
 def _rotation(degrees: torch.Tensor, width: int, height: int) -> torch.Tensor:
@@ -195,7 +203,8 @@ def _equalize(x: torch.Tensor, level: torch.Tensor) -> torch.Tensor:
     n, channels, height, width = x.shape
     flat = x.reshape(n * channels, -1).long()
     base = torch.arange(n * channels, device=x.device).view(-1, 1) * 256
-    hist = torch.bincount((flat + base).reshape(-1), minlength=n * channels * 256).view(n * channels, 256)
+    hist = torch.zeros(n * channels * 256, dtype=torch.long, device=x.device)  # bincount would sync for its size
+    hist = hist.scatter_add_(0, (flat + base).reshape(-1), torch.ones_like(flat).reshape(-1)).view(n * channels, 256)
     top = (hist > 0).long().cumsum(1).argmax(1, keepdim=True)  # the highest level in use
     step = (height * width - hist.gather(1, top)) // 255
     below = hist.cumsum(1) - hist

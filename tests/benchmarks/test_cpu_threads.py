@@ -2,6 +2,7 @@
 import json
 
 import pytest
+import torch
 
 from benchmarks.cpu_threads import per_size
 
@@ -18,22 +19,24 @@ def test_per_size_means_leave_out_the_first_record(tmp_path):
 
 def test_both_core_splits_run_and_are_reported(tmp_path, monkeypatch, capsys):
     """The script end to end on generated images: both splits train the same ET++ run of the named model, the
-    second with torch on the cores the loader worker leaves."""
+    second with torch on the cores the loader worker leaves; torch's threads are given back afterwards."""
     import os
 
     from benchmarks.cpu_threads import main
     from curriculum import make_preset
     from tools.sample_data import class_folders
 
-    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # restored (absent) after the test: the script sets it
+    monkeypatch.delenv("OMP_NUM_THREADS")
     data = class_folders(tmp_path / "data", classes=20, train_per_class=8, val_per_class=2)
+    threads = torch.get_num_threads()
     report = main(["--data", str(data), "--json", str(tmp_path / "threads.json"), "--out", str(tmp_path / "runs"),
                    "--epochs", "3", "--images-per-class", "8", "--batch-size", "16", "--workers", "1",
                    "--model", "resnet10t", "--final-size", "32"])
     out = capsys.readouterr().out
     cores = os.cpu_count() or 1
     if cores > 1:  # only the second run splits the cores, and says so
-        assert out.count(f"CPU: {cores - 1} torch thread(s) beside 1 loader worker(s) on {cores} cores") == 1, out
+        assert out.count(f"CPU: {cores - 1} torch thread(s), 1 loader worker(s) at nice +19 on {cores} cores") == 1
     assert json.loads((tmp_path / "threads.json").read_text())["per_size"] == report["per_size"]
     assert (report["model"], report["schedule"]["family"]) == ("resnet10t", "resnet")
     sizes = {str(stage.size) for stage in make_preset("efficienttrain++", 2, 32, family="resnet").stages}
@@ -44,6 +47,7 @@ def test_both_core_splits_run_and_are_reported(tmp_path, monkeypatch, capsys):
     assert trained[0] == trained[1] and sum(trained[0]) > 0  # the same steps and samples both times
     every, left = report["totals"]["every_core"], report["totals"]["cores_left_by_workers"]
     assert f"whole run: {every['train_time_s']:.0f} s -> {left['train_time_s']:.0f} s" in out
+    assert torch.get_num_threads() == threads
 
 
 def test_an_unknown_model_ends_in_one_line(tmp_path, capsys):

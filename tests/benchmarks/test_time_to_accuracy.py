@@ -19,10 +19,10 @@ def curve(points):
 
 
 def test_time_to_target_and_summary_rows():
-    runs = [{"schedule": "baseline", "seed": 0, "curve": curve([(10, 1, 20), (20, 2, 40)])},
-            {"schedule": "baseline", "seed": 1, "curve": curve([(12, 1, 30), (24, 2, 50)])},
-            {"schedule": "fast", "seed": 0, "curve": curve([(5, 0.5, 46), (11, 1.2, 44)])},
-            {"schedule": "fast", "seed": 1, "curve": curve([(6, 0.5, 30), (12, 1.2, 40)])}]
+    runs = [{"schedule": "baseline", "seed": 0, "curve": curve([(10, 1, 20), (20, 2, 40)]), "process_s": 30},
+            {"schedule": "baseline", "seed": 1, "curve": curve([(12, 1, 30), (24, 2, 50)]), "process_s": 34},
+            {"schedule": "fast", "seed": 0, "curve": curve([(5, 0.5, 46), (11, 1.2, 44)]), "process_s": 20},
+            {"schedule": "fast", "seed": 1, "curve": curve([(6, 0.5, 30), (12, 1.2, 40)]), "process_s": 16}]
     assert time_to(runs[2]["curve"], 45) == 5 and time_to(runs[3]["curve"], 45) is None
     summary = summarize(runs)
     assert summary["target_top1"] == 45  # the baseline's mean final top-1
@@ -32,6 +32,8 @@ def test_time_to_target_and_summary_rows():
     assert fast["wall_speedup"] == pytest.approx(22 / 11.5) and fast["computation_speedup"] == pytest.approx(2 / 1.2)
     assert (fast["reached_target"], fast["time_to_target_s"]) == ("1/2", 5)
     assert fast["time_to_accuracy_speedup"] == pytest.approx(22 / 5)
+    assert fast["wall_share_of_computation_speedup"] == pytest.approx((22 / 11.5) / (2 / 1.2))
+    assert fast["process_s_mean"] == 18 and fast["process_speedup"] == pytest.approx(32 / 18)  # with evaluation
 
 
 def test_compared_schedules_follow_the_protocol():
@@ -58,13 +60,23 @@ def test_defaults_follow_the_dataset_size():
 
 
 def test_stage_rows_group_each_schedule_by_size():
-    points = [{"size": 48, "images_per_s": 300, "data_wait_share": 0.2, "top1": 10},
-              {"size": 64, "images_per_s": 100, "data_wait_share": 0.0, "top1": 30},
-              {"size": 64, "images_per_s": 120, "data_wait_share": 0.1, "top1": 40}]
-    rows = stage_rows([{"schedule": "et", "curve": points[:2]}, {"schedule": "et", "curve": points[2:]}])
-    assert [(r["size"], r["epoch_records"]) for r in rows] == [(48, 1), (64, 2)]
-    assert rows[1]["images_per_s"] == 110 and rows[1]["data_wait_share"] == pytest.approx(0.05)
-    assert rows[1]["top1_at_end"] == 40  # the last quarter (at least one) of the size's records, in run order
+    points = [{"size": 48, "images_per_s": 300, "data_wait_share": 0.2, "top1": 10, "wall_s": 5, "computation": 0.5},
+              {"size": 64, "images_per_s": 100, "data_wait_share": 0.0, "top1": 30, "wall_s": 15, "computation": 1.5},
+              {"size": 64, "images_per_s": 120, "data_wait_share": 0.1, "top1": 40, "wall_s": 8, "computation": 1.0,
+               "prepare_share": 0.3}]
+    base = [{"size": 64, "images_per_s": 100, "data_wait_share": 0.0, "top1": 30, "wall_s": w, "computation": c}
+            for w, c in ((20, 1.0), (40, 2.0))]  # 0.05 final-size epochs a second
+    rows = stage_rows([{"schedule": "baseline", "curve": base}, {"schedule": "et", "curve": points[:2]},
+                       {"schedule": "et", "curve": points[2:]}])
+    assert [(r["schedule"], r["size"], r["epoch_records"]) for r in rows] == [("baseline", 64, 2), ("et", 48, 1),
+                                                                             ("et", 64, 2)]
+    assert rows[2]["images_per_s"] == 110 and rows[2]["data_wait_share"] == pytest.approx(0.05)
+    assert rows[2]["prepare_share"] == pytest.approx(0.15)  # records without the field count 0
+    assert rows[2]["top1_at_end"] == 40  # the last quarter (at least one) of the size's records, in run order
+    # computation per second: 0.5 / 5 at 48 px; (1.5 - 0.5) / (15 - 5) and 1.0 / 8 at 64 px; the baseline's 0.05
+    assert rows[0]["computation_rate_vs_reference"] == pytest.approx(1.0)
+    assert rows[1]["computation_rate_vs_reference"] == pytest.approx(0.1 / 0.05)
+    assert rows[2]["computation_rate_vs_reference"] == pytest.approx((0.1 + 0.125) / 2 / 0.05)
 
 
 def test_quick_report_structure_and_merge(tmp_path):

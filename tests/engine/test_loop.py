@@ -179,11 +179,21 @@ class SlowStepTask(LinearTask):
         return super().loss(model, images, targets, keys, step)
 
 
-def test_records_give_the_share_of_a_step_spent_waiting_for_data(tmp_path):
+class SlowPreparationTask(SlowStepTask):
+    """Preparing a batch on the device takes 0.5 s, as long as its step."""
+
+    def on_device(self, images, keys, values):
+        time.sleep(0.5)
+        return super().on_device(images, keys, values)
+
+
+def test_records_give_the_share_of_a_step_spent_waiting_for_data_and_preparing_it(tmp_path):
     loader_bound = run(tmp_path / "loader", SlowLoaderTask(), epochs=1, images=64)
     compute_bound = run(tmp_path / "compute", SlowStepTask(), epochs=1, images=64)
-    assert loader_bound["data_wait_share"] > 0.7, loader_bound
-    assert compute_bound["data_wait_share"] < 0.3, compute_bound
+    preparing = run(tmp_path / "prepare", SlowPreparationTask(), epochs=1, images=64)
+    assert loader_bound["data_wait_share"] > 0.7 and loader_bound["prepare_share"] < 0.1, loader_bound
+    assert compute_bound["data_wait_share"] < 0.3 and compute_bound["prepare_share"] < 0.1, compute_bound
+    assert 0.4 < preparing["prepare_share"] < 0.6, preparing
 
 
 def test_training_time_continues_over_a_resume(tmp_path):

@@ -24,7 +24,7 @@ from tests.conftest import MICRO_MAE
 
 REPO = Path(__file__).resolve().parents[2]
 # fields that measure the machine, not the run
-WALL = {"time", "images_per_s", "epoch_time_s", "data_wait_share", "train_time_s", "eval_time_s",
+WALL = {"time", "images_per_s", "epoch_time_s", "data_wait_share", "prepare_share", "train_time_s", "eval_time_s",
         "eval_time_total_s"}
 PRETRAIN = ["--config", str(REPO / "pretrain_mae/demo.yaml")]
 FINETUNE = ["--config", str(REPO / "finetune/demo.yaml")]
