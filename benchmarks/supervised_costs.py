@@ -10,8 +10,9 @@ magnitude:
   batched RandAugment's CPU time per image in the training process, ``engine.randaugment``);
 * model: images/s of forward, backward and AdamW step alone at the stage's size (batch ``--batch-size``, torch's
   threads), beside the rate proportional to pixels from the final size;
-* trainer: images/s of a short ``python -m finetune`` run at the stage alone (a one-stage schedule file, the (a)
-  recipe, ``--images`` training images, the second epoch's record, which leaves out evaluation), for every arm
+* trainer: images/s of a short ``python -m finetune`` run at the stage (a schedule file of two epochs at the stage's
+  size, then one at the final size; the (a) recipe, ``--images`` training images; the second epoch's record, which
+  leaves out evaluation), for every arm
   ``--arm NAME=CHECKOUT[,KEY=VALUE...]`` (upper-case keys are environment variables, dotted keys trainer
   overrides), the arms interleaved in ``--rounds`` rounds so that a drift of the machine reaches them alike.
 
@@ -127,21 +128,29 @@ def model_rate(model: str, size: int, batch: int, steps: int) -> float:
 
 def trainer_rate(checkout: Path, settings: dict[str, str], data: Path, size: int, magnitude: float, args,
                  work: Path) -> float:
-    """Images/s of the second epoch of a one-stage ``finetune`` run in ``checkout`` with ``settings``."""
+    """Images/s of the second epoch of a ``finetune`` run in ``checkout`` with ``settings`` whose first two epochs
+    are at ``size`` (below the final size, a third at the final size ends the schedule there)."""
     schedule = work / f"stage{size}.yaml"
-    schedule.write_text(json.dumps({"name": f"stage{size}", "epochs": 2, "progress_by": "epochs", "stages": [
-        {"start": 0.0, "end": 1.0, "size": size, "magnitude": [magnitude, magnitude]}]}))
+    stages = [{"start": 0.0, "end": 2 / 3, "size": size, "magnitude": [magnitude, magnitude]},
+              {"start": 2 / 3, "end": 1.0, "size": args.final_size, "magnitude": [magnitude, magnitude]}]
+    if size == args.final_size:
+        stages = [{**stages[0], "end": 1.0}]
+    schedule.write_text(json.dumps({"name": f"stage{size}", "epochs": 3, "progress_by": "epochs", "stages": stages}))
     tree = {**supervised_recipe(model_section(args.model), args.batch_size),
             "data": {"dataset": "imagefolder", "path": str(data)},
-            "schedule": {"file": str(schedule), "epochs": 2, "final_size": args.final_size}}
+            "schedule": {"file": str(schedule), "epochs": 3 if size < args.final_size else 2,
+                         "final_size": args.final_size}}
     out = work / "run"
     tree["run"] = {**tree["run"], "output_dir": str(out), "progress": False}
     overrides = _overrides(tree) + [f"{k}={v}" for k, v in settings.items() if not k.isupper()]
     env = {**os.environ, "PYTHONPATH": str(checkout), **{k: v for k, v in settings.items() if k.isupper()}}
-    subprocess.run([sys.executable, "-m", "finetune", *sum((["--set", o] for o in overrides), [])], cwd=checkout,
-                   env=env, check=True, capture_output=True, text=True)
+    done = subprocess.run([sys.executable, "-m", "finetune", *sum((["--set", o] for o in overrides), [])],
+                          cwd=checkout, env=env, capture_output=True, text=True)
+    if done.returncode:
+        raise RuntimeError(f"the {size} px run in {checkout} failed: {done.stderr.strip().splitlines()[-1:]}")
     records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
-    return records[-1]["images_per_s"]
+    assert records[1]["size"] == size, records[1]
+    return records[1]["images_per_s"]
 
 
 def parse_arm(text: str) -> tuple[str, Path, dict[str, str]]:
@@ -163,7 +172,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--final-size", type=int, default=64)
     parser.add_argument("--epochs", type=float, default=10, help="(a)'s E, for its schedules' stages")
     parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--images", type=int, default=2560, help="training images of a trainer run (per epoch)")
+    parser.add_argument("--images", type=int, default=1920, help="training images of a trainer run (per epoch)")
     parser.add_argument("--loader-images", type=int, default=256, help="images timed for the loader's cost")
     parser.add_argument("--arm", action="append", default=[], help="NAME=CHECKOUT[,KEY=VALUE...] (repeatable; "
                                                                     "default: after=. with the trainer's defaults)")
@@ -206,8 +215,12 @@ def main(argv: list[str] | None = None) -> dict:
                                          "training_process": round(_at(c, size)["main_ms"], 3)}
                                      for v, c in variants.items()}
         rows.append(row)
+    recorded = command("supervised_costs.py", argv)
+    for text, (name, checkout, _) in zip(args.arm, arms):  # a checkout is named by its commit, not by its path
+        recorded = recorded.replace(text, text.replace(text.split("=", 1)[1].split(",")[0],
+                                                       f"<checkout of {commit(checkout)}>"))
     report = {"device": device_name(resolve_device("cpu")), "cores": os.cpu_count(), "commit": commit(),
-              "command": command("supervised_costs.py", argv), "data": portable(str(args.data)),
+              "command": recorded, "data": portable(str(args.data)),
               "model": args.model, "batch_size": args.batch_size, "final_size": final,
               "arms": {name: {"checkout_commit": commit(checkout), "settings": settings}
                        for name, checkout, settings in arms},

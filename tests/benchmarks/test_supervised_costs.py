@@ -39,6 +39,7 @@ def test_two_arms_on_generated_jpegs(tmp_path, capsys):
         assert device["training_process"] > 0  # the batched RandAugment's own cost is measured
         assert row["loader_variants_ms"]["full, RandAugment on the loader"]["training_process"] == 0
     assert report["arms"]["two"]["settings"] == {"data.num_workers": "1", "OMP_NUM_THREADS": "1"}
+    assert str(REPO) not in report["command"] and "--arm two=<checkout of " in report["command"]
     assert "| 32 |" in capsys.readouterr().out
 
 
