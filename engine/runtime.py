@@ -24,10 +24,10 @@ def worker_nice(device: torch.device) -> int:
     """How far below the training process the loader workers' priority is set (``os.nice``): on a CPU device,
     ``WORKER_NICE``. There torch keeps every core and the workers share them: at the lowest priority they take the
     cycles the step leaves (its serial parts, the optimizer, waiting) instead of preempting one of its threads, whose
-    parallel regions then all wait for it. Measured on 2 cores, ``resnet10t`` at batch 128 on Imagenette
-    (``benchmarks/loader_costs.py --supervised``, ``benchmarks/results/cpu_supervised_loader.json``): against one
-    torch thread beside one worker (the earlier split), and two threads beside a worker at the same priority, two
-    threads beside two niced workers were the fastest at every stage size from 27 to 64 px. Elsewhere the
+    parallel regions then all wait for it. On 2 cores, ``resnet10t`` at batch 128 on Imagenette, two threads beside
+    two niced workers trained faster at every stage size from 27 to 64 px than two threads beside one worker at the
+    same priority (``benchmarks/supervised_costs.py``, ``benchmarks/results/cpu_supervised_costs.json``), and MAE's
+    micro ViT faster than one thread beside two workers (``benchmarks/results/mae_cpu_before_after``). Elsewhere the
     workers keep their priority: the training process only drives the accelerator."""
     return WORKER_NICE if device.type == "cpu" else 0
 
