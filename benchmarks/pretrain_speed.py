@@ -71,6 +71,7 @@ class Probe:
             group["lr"] = 1e-5
         self.dataset = build_dataset(cfg.data, cfg.run.seed)
         self.final_size = final_size
+        self._values: dict[int, StageValues] = {}
 
     def batch(self, size: int) -> int:
         """The step's batch at ``size``: ``fold`` times the configured one below the final size (``Stage.fold``)."""
@@ -83,8 +84,10 @@ class Probe:
         return CurriculumSamples(self.dataset, self.cfg.run.seed, plan, self.task.transform)
 
     def values(self, size: int) -> StageValues:
-        """The stage values of the probe at ``size``."""
-        return self.samples(size).plan.values(0)
+        """The stage values of the probe at ``size`` (worked out once a size: ``prepare`` asks at every step)."""
+        if size not in self._values:
+            self._values[size] = self.samples(size).plan.values(0)
+        return self._values[size]
 
     def batches(self, size: int):
         """The trainer's batches at ``size`` (``with``: with ``data.decode=device``, decoded ahead as it does)."""
