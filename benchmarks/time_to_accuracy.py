@@ -6,12 +6,15 @@ other; only the ``schedule:`` differs. Each epoch record gives validation top-1,
 share of the step time and the images per second, so a table can be explained stage by stage.
 
 (a) supervised training from scratch of ``--model`` (a timm name, or ``micro_vit``: a DeiT-style ViT with patch 8,
-    width 96 and 4 blocks) at ``--final-size``, with four schedules: ``baseline`` (E epochs), ``efficienttrain``
+    width 96 and 4 blocks) at ``--final-size``, with five schedules: ``baseline`` (E epochs), ``efficienttrain``
     (E epochs, EfficientTrain Table 5 scaled to the final size), ``efficienttrain++`` at a budget of 2E/3 (the
     TPAMI paper's 1.5x protocol, with the stage list of the official script of the model's family:
-    ``_ET_pp_main_res50.py`` for ResNets, ``_ET_pp_main_deitS.py`` for ViTs) and ``baseline-short``: the baseline
+    ``_ET_pp_main_res50.py`` for ResNets, ``_ET_pp_main_deitS.py`` for ViTs), ``efficienttrain++ replay``: the same
+    with the replay buffer of the family's ``_ET_pp_wReplay_main_*.py`` (TPAMI Sec. 5, for a data pipeline slower
+    than the model: ResNets and DeiT-S load 4x fewer images at the 96 px-equivalent stages and 2x fewer at 160;
+    families without one skip the row) and ``baseline-short``: the baseline
     cut to the computation of ``efficienttrain`` (its cosine schedule compressed), which separates the curriculum
-    from simply training less. All four share the recipe's warm-up, counted in final-size epochs: the official
+    from simply training less. All share the recipe's warm-up, counted in final-size epochs: the official
     scripts' ET++ warm-ups (20 first-stage epochs, or 0.2 E for DeiT-S) are sized for 200-300 epoch budgets.
 (b) MAE pre-training of ``--mae-model`` (``baseline`` and ``efficienttrain``, same epochs) followed by the same
     fine-tuning from each encoder and from a random initialisation (the ``random`` row: no pre-training at all).
@@ -45,7 +48,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from curriculum import ScheduleConfig, ViTCost, build_schedule, cost_report  # noqa: E402
-from curriculum.presets import family_of  # noqa: E402
+from curriculum.presets import FAMILIES, family_of  # noqa: E402
 from engine.cli import main_guard  # noqa: E402
 from engine.config import load_config  # noqa: E402
 from engine.distributed import resolve_device  # noqa: E402
@@ -163,11 +166,16 @@ def schedules(epochs: float, model: str = "micro_vit", final_size: int = 64,
         cost = lambda size: float(size * size)  # noqa: E731
     relative = cost_report(et, cost).relative_computation
     sized = {"final_size": final_size}
-    return {"baseline": {"preset": "baseline", "epochs": epochs, **sized},
+    family = et_pp_family(model)
+    et_pp = {"preset": "efficienttrain++", "epochs": round(2 * epochs / 3, 4), "family": family, "warmup": warmup,
+             **sized}
+    rows = {"baseline": {"preset": "baseline", "epochs": epochs, **sized},
             "efficienttrain": {"preset": "efficienttrain", "epochs": epochs, **sized},
-            "efficienttrain++": {"preset": "efficienttrain++", "epochs": round(2 * epochs / 3, 4),
-                                 "family": et_pp_family(model), "warmup": warmup, **sized},
-            "baseline-short": {"preset": "baseline", "epochs": round(epochs * relative, 4), **sized}}
+            "efficienttrain++": et_pp}
+    if FAMILIES[family].replay:
+        rows["efficienttrain++ replay"] = {**et_pp, "replay": True}
+    rows["baseline-short"] = {"preset": "baseline", "epochs": round(epochs * relative, 4), **sized}
+    return rows
 
 
 def _timm_patch(name: str) -> int | None:
@@ -278,7 +286,8 @@ def experiment_a(args, data: Path, save) -> dict:
     for seed in range(args.seeds):  # seed-major: a slow phase of the machine hits every schedule alike
         for name, schedule in compared.items():
             started = time.perf_counter()
-            curve = run_supervised(data, args.out / "runs" / "a" / name / f"seed{seed}", schedule, seed, args,
+            curve = run_supervised(data, args.out / "runs" / "a" / name.replace(" ", "_") / f"seed{seed}", schedule,
+                                   seed, args,
                                    model_section(args.model))
             runs.append({"schedule": name, "seed": seed, "config": schedule, "curve": curve,
                          "process_s": time.perf_counter() - started})

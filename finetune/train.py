@@ -27,7 +27,7 @@ from engine.data import SyntheticImages, make_eval_loader
 from engine.distributed import DistInfo, run_distributed
 from engine.logger import RunLogger
 from engine.loop import Task, train
-from engine.runtime import seed_everything
+from engine.runtime import fused_optimizer, seed_everything
 from engine.weights import describe_load, load_pretrained
 
 from .config import FinetuneConfig
@@ -79,7 +79,8 @@ class FinetuneTask(Task):
         self.model = build_model(cfg, num_classes, final_size, drop_path,
                                  print if info.is_main else None).to(info.device)
         self.optimizer = create_optimizer_v2(self.model, "adamw", lr=0.0, weight_decay=cfg.optim.weight_decay,
-                                             layer_decay=cfg.optim.layer_decay, betas=tuple(cfg.optim.betas))
+                                             layer_decay=cfg.optim.layer_decay, betas=tuple(cfg.optim.betas),
+                                             fused=fused_optimizer(info.device))
         self.ema = ModelEmaV3(self.model, decay=cfg.optim.ema_decay) if cfg.optim.ema_decay else None
         a = cfg.aug
         self.mixup = Mixup(mixup_alpha=a.mixup, cutmix_alpha=a.cutmix, label_smoothing=a.smoothing,

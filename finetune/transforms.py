@@ -9,7 +9,8 @@ spectrum). Where each step runs:
 * RandAugment in the workers on PIL images (timm's ops), or with ``aug.randaug_on=device`` on the batch on the
   training device (``engine.randaugment``: timm's policy per sample, Pillow's ops within one grey level);
 * with ``low_frequency`` ``fft`` or ``resize`` the loader stops at ``uint8``: normalisation and random erasing (timm's
-  ``RandomErasing`` on the batch) run on the device, where the float batch is made (``device_transform``);
+  policy drawn from the sample keys, ``engine.random_erasing``) run on the device, where the float batch is made
+  (``device_transform``);
   ``fft-loader`` keeps timm's float pipeline in the workers.
 
 The curriculum's RandAugment magnitude is continuous (EfficientTrain Sec. 4.3: m rises linearly over training).
@@ -31,6 +32,7 @@ from torchvision import transforms
 from curriculum import StageValues
 from engine.crop import check_decode, normalize_on_device, random_resized_crop
 from engine.device_decode import ON_DEVICE
+from engine.random_erasing import KeyedRandomErasing
 from engine.randaugment import BatchedRandAugment
 from engine.transforms import with_low_frequency
 
@@ -102,17 +104,17 @@ def train_transform(aug, size: int, magnitude: float, stage_size: int | None = N
 def device_transform(aug, decode: str, low_frequency: str, seed: int,
                      device: torch.device) -> Callable[[torch.Tensor, torch.Tensor, StageValues], torch.Tensor]:
     """What the training process does to a loader batch before the low-frequency crop: RandAugment when it runs on
-    the device (drawn from the samples' keys and ``seed``), normalisation, random erasing (timm's, per sample)."""
+    the device, normalisation, random erasing (timm's policy, ``engine.random_erasing``); both draw from the
+    samples' keys and ``seed``."""
     augment = BatchedRandAugment(aug.randaug_layers, aug.randaug_mstd, fill=_FILL) \
         if randaug_on(aug, decode, low_frequency) == "device" else None
-    erase = RandomErasing(aug.reprob, mode="pixel", device=device) \
-        if aug.reprob > 0 and low_frequency != "fft-loader" else None
+    erase = KeyedRandomErasing(aug.reprob) if aug.reprob > 0 and low_frequency != "fft-loader" else None
 
     def apply(images: torch.Tensor, keys: torch.Tensor, values: StageValues) -> torch.Tensor:
         if augment is not None:
             images = augment(images, keys, values.magnitude, seed)
         images = normalize_on_device(images)
-        return erase(images) if erase is not None else images
+        return erase(images, keys, seed) if erase is not None else images
 
     return apply
 

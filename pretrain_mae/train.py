@@ -24,7 +24,7 @@ from engine.crop import normalize_on_device
 from engine.distributed import DistInfo, run_distributed
 from engine.logger import RunLogger
 from engine.loop import Task, train
-from engine.runtime import resolve_amp, seed_everything
+from engine.runtime import fused_optimizer, resolve_amp, seed_everything
 from readout.curve import KNNMonitor
 
 from .config import PretrainConfig
@@ -55,7 +55,7 @@ class MAETask(Task):
                                           img_size=final_size).to(info.device)
         groups = param_groups_weight_decay(self.model, cfg.optim.weight_decay, self.model.no_weight_decay())
         self.optimizer = torch.optim.AdamW(groups, lr=0.0, betas=tuple(cfg.optim.betas),
-                                           fused=info.device.type == "cuda")
+                                           fused=fused_optimizer(info.device))
         self._last: tuple[torch.Tensor, torch.Tensor] | None = None
         report = print if info.is_main else None
         if cfg.eval.path is None:

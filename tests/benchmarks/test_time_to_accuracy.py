@@ -46,8 +46,11 @@ def test_compared_schedules_follow_the_protocol():
     macs = lambda size: mae_vit_macs(size, 8, 4, 96)  # noqa: E731
     relative = (0.6 * macs(48) + 0.2 * macs(56) + 0.2 * macs(64)) / macs(64)
     assert short["preset"] == "baseline" and short["epochs"] == round(12 * relative, 4)
+    assert compared["efficienttrain++ replay"] == {**compared["efficienttrain++"], "replay": True}
     resnet = schedules(12, "resnet10t", 128)
     assert resnet["efficienttrain++"]["family"] == "resnet" and resnet["baseline"]["final_size"] == 128
+    assert resnet["efficienttrain++ replay"] == {**resnet["efficienttrain++"], "replay": True}
+    assert "efficienttrain++ replay" not in schedules(12, "convnext_atto", 64)  # the family has no replay script
     # a CNN's cost is its pixels: ET's 3/5 at 160/224, 1/5 at 192/224, 1/5 at full size of the final-size pixels
     relative = 0.6 * (91 / 128) ** 2 + 0.2 * (110 / 128) ** 2 + 0.2  # sizes 128*160/224, 128*192/224, rounded
     assert resnet["baseline-short"]["epochs"] == pytest.approx(12 * relative, abs=1e-3)
@@ -88,7 +91,7 @@ def test_quick_report_structure_and_merge(tmp_path):
     for section in ("a", "b"):
         for key in ("device", "commit", "command", "seeds", "recipe"):
             assert key in report[section]
-    names = {"baseline", "efficienttrain", "efficienttrain++", "baseline-short"}
+    names = {"baseline", "efficienttrain", "efficienttrain++", "efficienttrain++ replay", "baseline-short"}
     assert {r["schedule"] for r in report["a"]["runs"]} == names
     assert [r["schedule"] for r in report["a"]["summary"]["rows"]] == list(report["a"]["schedules"])
     for run in report["a"]["runs"] + report["b"]["runs"]:
@@ -138,7 +141,7 @@ def test_gpu_command_runs_quick_on_the_cpu(tmp_path):
     report = json.loads((out / "results.json").read_text())
     assert (report["a"]["model"], report["b"]["mae_model"]) == ("resnet50", "vit_small")
     assert [r["schedule"] for r in report["a"]["runs"]] == ["baseline", "efficienttrain", "efficienttrain++",
-                                                           "baseline-short"]
+                                                           "efficienttrain++ replay", "baseline-short"]
     assert [r["schedule"] for r in report["b"]["runs"]] == ["baseline", "efficienttrain", "random"]
 
 

@@ -184,6 +184,12 @@ def _mix_task(*aug):
     return FinetuneTask(cfg, DistInfo(0, 0, 1, torch.device("cpu")), 10, SyntheticImages(8, 64), 64, 0.0)
 
 
+def test_the_optimizer_is_fused_on_the_cpu():
+    """timm's AdamW with layer decay gets torch's fused kernel on the CPU (``engine.runtime.fused_optimizer``)."""
+    task = _mix_task("optim.layer_decay=0.65")
+    assert task.optimizer.defaults["fused"] and len(task.optimizer.param_groups) > 2
+
+
 def _smoothed(targets, classes=10, smoothing=0.1):
     """Label smoothing written out: 1 - s + s / C on the class, s / C elsewhere."""
     return torch.full((len(targets), classes), smoothing / classes).scatter_(

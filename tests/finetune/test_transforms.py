@@ -120,3 +120,23 @@ def test_eval_crop_ratio_depends_on_size():
     aug = load_config(FinetuneConfig, DEMO_CONFIG).aug
     assert eval_transform(aug, 224).transforms[0].size == 256  # 224 / 0.875
     assert eval_transform(aug, 384).transforms[0].size == 384  # crop_pct 1.0
+
+
+def test_the_device_side_batch_step_depends_on_the_sample_keys_alone():
+    """RandAugment on the device and random erasing draw from each sample's key: a batch split differently (another
+    world size or batch position) gets the same pixels; another seed gets others."""
+    import torch
+    from curriculum import StageValues
+    from finetune.transforms import device_transform
+    aug = load_config(FinetuneConfig, DEMO_CONFIG, ["aug.reprob=0.5", "aug.randaug_on=device"]).aug
+    step = device_transform(aug, "full", "fft", seed=1, device=torch.device("cpu"))
+    images = torch.randint(0, 256, (12, 3, 32, 32), dtype=torch.uint8)
+    keys, values = torch.arange(100, 112), StageValues(0, 32, 5.0, 1.0, 1.0, 1)
+    whole = step(images, keys, values)
+    parts = torch.cat([step(images[i:i + 5], keys[i:i + 5], values) for i in range(0, 12, 5)])
+    torch.testing.assert_close(parts, whole, rtol=0, atol=0)
+    plain = (images.float() - torch.tensor([123.675, 116.28, 103.53]).view(1, 3, 1, 1)) / \
+        torch.tensor([58.395, 57.12, 57.375]).view(1, 3, 1, 1)
+    assert not torch.allclose(whole, plain, atol=1e-3)  # something was augmented or erased
+    assert not torch.equal(device_transform(aug, "full", "fft", seed=2, device=torch.device("cpu"))(
+        images, keys, values), whole)

@@ -97,6 +97,7 @@ def test_loader_crop_matches_device_crop_and_resize_runs(image_folder, tmp_path)
 def test_data_decode_reaches_the_loader_transform(tmp_path):
     cfg = load_config(PretrainConfig, None, MICRO_MAE + ["data.decode=reduced", f"run.output_dir={tmp_path}"])
     task = MAETask(cfg, DistInfo(0, 0, 1, torch.device("cpu")), 64)
+    assert task.optimizer.defaults["fused"]  # engine.runtime.fused_optimizer
     for mode in ("fft", "fft-loader", "resize"):
         cfg.schedule.low_frequency = mode
         assert isinstance(task.transform(StageValues(0, 48, 0.0, 1.0, 1.0, 1)).transforms[0], RandomResizedCropDecode)
