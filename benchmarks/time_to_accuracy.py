@@ -214,7 +214,8 @@ def run_supervised(data: Path, out: Path, schedule: dict, seed: int, args, model
                    pretrained: Path | None = None, layer_decay: float | None = None) -> list[dict]:
     tree = {**supervised_recipe({**model, "pretrained": str(pretrained) if pretrained else None}, args.batch_size,
                                 layer_decay),
-            "data": {"dataset": "imagefolder", "path": str(data), "num_workers": args.workers, "decode": args.decode},
+            "data": {"dataset": "imagefolder", "path": str(data), "num_workers": args.workers, "decode": args.decode,
+                     "cache_scale": args.cache_scale},
             "schedule": schedule}
     tree["aug"] = {**tree["aug"], "randaug_on": args.randaug_on}
     tree["run"] = {**tree["run"], "seed": seed, "output_dir": str(_fresh(out)), "progress": args.progress}
@@ -499,6 +500,9 @@ def main(argv: list[str] | None = None) -> dict:
                         help="torch threads of every run (default: torch's, every core)")
     parser.add_argument("--decode", default="full", choices=["full", "reduced", "device", "box"],
                         help="data.decode of the supervised runs (default full)")
+    parser.add_argument("--cache-scale", type=int, default=None, choices=[1, 2, 4, 8],
+                        help="data.cache_scale of the supervised runs (with --decode reduced: the training images "
+                             "decoded once at 1/N, engine.decoded_cache; default none)")
     parser.add_argument("--randaug-on", default=None, choices=["loader", "device"],
                         help="aug.randaug_on of the supervised runs (default: the trainer's, device with --decode "
                              "device or box)")
@@ -536,7 +540,7 @@ def main(argv: list[str] | None = None) -> dict:
     nice = f" at nice +{worker_nice(device)}" if worker_nice(device) else ""
     provenance = {"device": f"{device_name(device)}, {args.workers} loader worker(s){nice}", "commit": commit(),
                   "seeds": args.seeds, "threads": torch.get_num_threads(), "workers": args.workers,
-                  "decode": args.decode, "randaug_on": args.randaug_on,
+                  "decode": args.decode, "cache_scale": args.cache_scale, "randaug_on": args.randaug_on,
                   "command": command("time_to_accuracy.py", argv)}
     if "a" in experiments:
         report["a"] = {**provenance, "model": args.model, "final_size": args.final_size, "epochs": args.epochs,

@@ -80,6 +80,7 @@ class LabelledImages(Dataset):
         if not samples:
             raise ValueError("the dataset is empty")
         self.samples, self.classes, self.transform, self.on_corrupt = samples, classes, transform, on_corrupt
+        self.cache = None  # an engine.decoded_cache.DecodedCache of the files, if one is attached
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -90,13 +91,17 @@ class LabelledImages(Dataset):
             image = self.transform(image)
         return image, target, index, skipped
 
-    def read(self, index: int, decode: Callable[[Image.Image], object] = _decode_rgb) -> Sample:
-        """Sample ``index`` decoded by ``decode`` (see ``load_rgb``), without the transform."""
+    def read(self, index: int, decode: Callable[[Image.Image], object] = _decode_rgb,
+             decode_cached: Callable | None = None) -> Sample:
+        """Sample ``index`` decoded by ``decode`` (see ``load_rgb``), without the transform; from the cache's pixels
+        by ``decode_cached(cached, load)`` when both exist (``load(decode)`` reads the file)."""
         skipped = 0
         while True:
-            path, target = self.samples[(index + skipped) % len(self.samples)]
+            at = (index + skipped) % len(self.samples)
+            path, target = self.samples[at]
+            cached = self.cache[at] if self.cache is not None and decode_cached is not None else None
             try:
-                image = load_rgb(path, decode)
+                image = load_rgb(path, decode) if cached is None else decode_cached(cached, partial(load_rgb, path))
                 break
             except CorruptImageError as err:
                 if self.on_corrupt == "error" or skipped + 1 >= len(self.samples):
@@ -162,7 +167,7 @@ class CurriculumSamples(Dataset):
     The transform of a request is ``make_transform(plan.values(step))`` (rebuilt only when the size or the
     RandAugment magnitude changes); its randomness is seeded from ``(seed, pass, index)``. When its first step has
     a ``decode`` method (``engine.decode``) and the dataset reads files (``read``), that step decodes the opened
-    file itself. Items are ``(image, target, key, skipped)`` with ``key = sample_key(index, pass)``.
+    file itself, or crops the dataset's cached pixels (``decode_cached``, ``engine.decoded_cache``). Items are ``(image, target, key, skipped)`` with ``key = sample_key(index, pass)``.
     """
 
     def __init__(self, dataset: Dataset, seed: int, plan: StepPlan, make_transform: Callable[[StageValues], Callable]):
@@ -189,9 +194,10 @@ class CurriculumSamples(Dataset):
             torch.default_generator.manual_seed(seed)  # not torch.manual_seed: it also queues a seed for every
             random.seed(seed)                          # accelerator, formatting the stack each time (1.6 ms here)
             np.random.seed(seed % 2 ** 32)
-            decode = getattr(getattr(transform, "transforms", [transform])[0], "decode", None)
+            first = getattr(transform, "transforms", [transform])[0]
+            decode = getattr(first, "decode", None)
             if decode is not None and hasattr(self.dataset, "read"):
-                image, target, _, skipped = self.dataset.read(index, decode)
+                image, target, _, skipped = self.dataset.read(index, decode, getattr(first, "decode_cached", None))
             else:
                 image, target, _, skipped = self.dataset[index]
             image = transform(image)

@@ -15,15 +15,21 @@ reduction applies (``s = 1``, non-JPEG files, images already decoded) the output
 ``RandomResizedCrop`` pixel for pixel.
 
 Contract with the datasets (``engine.data``): a transform whose first step has ``decode(opened_image)`` gets the
-file opened but not decoded; ``decode`` returns a ``DecodedCrop`` that the step's ``forward`` finishes.
+file opened but not decoded; ``decode`` returns a ``DecodedCrop`` that the step's ``forward`` finishes. A dataset
+holding decoded pixels (``engine.decoded_cache``) hands them to ``decode_cached`` instead.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Callable
 
+import torch
 from PIL import Image
 from torchvision.transforms import InterpolationMode, RandomResizedCrop
 from torchvision.transforms import functional as F
+
+if TYPE_CHECKING:
+    from .decoded_cache import CachedImage
 
 __all__ = ["DecodedCrop", "RandomResizedCropDecode", "DCT_SCALES"]
 
@@ -63,7 +69,21 @@ class RandomResizedCropDecode(RandomResizedCrop):
 
     def decode(self, image: Image.Image) -> DecodedCrop:
         """Draw the crop box from ``image``'s header size, decode at the box's scale and return both."""
-        top, left, h, w = self.get_params(image, self.scale, self.ratio)
+        return self._decode_box(image, *self.get_params(image, self.scale, self.ratio))
+
+    def decode_cached(self, cached: CachedImage, load: Callable) -> DecodedCrop:
+        """The crop of an image held by ``engine.decoded_cache``: the box drawn from its full size as ``decode``
+        draws it, resampled from the cached pixels when the box allows their reduction, else decoded from the file
+        (``load(decode_function)``) as ``decode`` would."""
+        width, height = cached.full_size
+        top, left, h, w = self.get_params(torch.empty(1, 1).expand(height, width), self.scale, self.ratio)
+        s = self.dct_scale(w, h) if cached.jpeg else 1
+        if s < cached.scale:
+            return load(lambda image: self._decode_box(image, top, left, h, w))
+        c = cached.scale
+        return DecodedCrop(Image.fromarray(cached.pixels), (left / c, top / c, (left + w) / c, (top + h) / c), c)
+
+    def _decode_box(self, image: Image.Image, top: int, left: int, h: int, w: int) -> DecodedCrop:
         s = self.dct_scale(w, h) if image.format == "JPEG" else 1
         if s > 1:  # a no-op (None) on an image already decoded
             full_width = image.width

@@ -40,6 +40,7 @@ from .checkpoint import CheckpointError, check_same_layout, check_same_schedule,
     restore_training_state, rng_state, save_atomic
 from .config import to_dict
 from .data import CurriculumSamples, make_train_loader
+from .decoded_cache import attach_decoded_cache
 from .decode_ahead import loader_batches
 from .distributed import DistInfo, all_gather_rows, all_reduce_mean
 from .logger import RunLogger
@@ -121,7 +122,7 @@ def train(task: Task, cfg, info: DistInfo, schedule: Schedule, train_set, logger
     """Run (or resume) ``task`` over ``schedule`` on ``train_set``; returns the last record.
 
     ``cfg`` is the trainer's config: ``run``, ``optim`` (batch_size, accum_iter as ``engine.batch`` resolved it,
-    blr, warmup_epochs, min_lr, clip_grad), ``data`` (num_workers, decode, on_corrupt) and ``schedule.low_frequency``
+    blr, warmup_epochs, min_lr, clip_grad), ``data`` (num_workers, decode, cache_scale, on_corrupt) and ``schedule.low_frequency``
     are read here. On a CPU device the loader workers run at a lower priority than torch's threads
     (``engine.runtime.worker_nice``).
     """
@@ -166,6 +167,7 @@ def _train(task: Task, cfg, info: DistInfo, schedule: Schedule, train_set, logge
         train_model = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
     train_model = compile_model(model, train_model, cfg.run.compile)
 
+    attach_decoded_cache(train_set, cfg.data.cache_scale, cfg.data.decode, print if info.is_main else None)
     samples = CurriculumSamples(train_set, cfg.run.seed, plan, task.transform)
     loader = make_train_loader(samples, info, cfg.run.seed, cfg.data.num_workers, start_step)
     epoch_ends = plan.epoch_end_steps()

@@ -40,6 +40,9 @@ class DataConfig:
     # cropped on the training device (nvJPEG on a GPU, batched libjpeg-turbo on the CPU); box: decoded in the workers,
     # the crop box resampled on the device (engine.crop)
     decode: Literal["full", "reduced", "device", "box"] = "full"
+    # with decode=reduced: the training images decoded once at 1/cache_scale (1, 2, 4, 8) and held in memory; the
+    # crops read them where the box allows that reduction (engine.decoded_cache); null: decode every sample's file
+    cache_scale: int | None = None
     synthetic_length: int = 512
     synthetic_classes: int = 10
 

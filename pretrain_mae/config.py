@@ -37,6 +37,9 @@ class DataConfig:
     # device (nvJPEG on a GPU; engine.device_decode); box: decoded in the workers, the crop box resampled on the
     # device (a GPU without a hardware JPEG decoder)
     decode: Literal["full", "reduced", "device", "box"] = "full"
+    # with decode=reduced: the training images decoded once at 1/cache_scale (1, 2, 4, 8) and held in memory; the
+    # crops read them where the box allows that reduction (engine.decoded_cache); null: decode every sample's file
+    cache_scale: int | None = None
     synthetic_length: int = 512
     synthetic_size: int = 64
 

@@ -31,6 +31,7 @@ class Optim:
 class Data:
     num_workers: int = 0
     decode: str = "full"
+    cache_scale: int | None = None
     on_corrupt: str = "error"
 
 

@@ -252,13 +252,18 @@ def test_corrupt_images_are_counted_and_a_fully_corrupt_or_empty_set_fails(image
         finetune(demo(tmp_path / "r3", "data.dataset=imagefolder", f"data.path={empty}"))
 
 
-@pytest.mark.parametrize("decode,randaug_on", [("reduced", "loader"), ("device", "device"), ("full", "device")])
-def test_decode_modes_and_randaugment_on_the_device_train_on_the_cpu(decode, randaug_on, image_folder, tmp_path):
-    """data.decode=reduced / device and aug.randaug_on=device through the whole loop (batched libjpeg-turbo and the
-    batched RandAugment on the CPU), with random erasing on the device; the same samples as the full path."""
+@pytest.mark.parametrize("decode,randaug_on,cache", [("reduced", "loader", None), ("reduced", "loader", 2),
+                                                     ("device", "device", None), ("full", "device", None)])
+def test_decode_modes_and_randaugment_on_the_device_train_on_the_cpu(decode, randaug_on, cache, image_folder,
+                                                                     tmp_path, capsys):
+    """data.decode=reduced (with and without the decoded cache) / device and aug.randaug_on=device through the whole
+    loop (batched libjpeg-turbo and the batched RandAugment on the CPU), with random erasing on the device; the same
+    samples as the full path."""
     out = tmp_path / decode
     finetune(demo(out, "data.dataset=imagefolder", f"data.path={image_folder}", f"data.decode={decode}",
-                  f"aug.randaug_on={randaug_on}", "aug.reprob=0.25", "schedule.epochs=1", "data.num_workers=1"))
+                  f"aug.randaug_on={randaug_on}", "aug.reprob=0.25", "schedule.epochs=1", "data.num_workers=1",
+                  f"data.cache_scale={json.dumps(cache)}"))
+    assert ("decoded cache: 300 of 300 training images at 1/2 scale" in capsys.readouterr().out) == (cache == 2)
     (record,) = records(out)
     assert record["trained_images"] == record["loaded_images"] >= 300 and record["skipped_images"] == 0
     assert math.isfinite(record["loss"])

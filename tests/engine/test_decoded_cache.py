@@ -1,0 +1,131 @@
+"""The decoded cache (``engine.decoded_cache``): Pillow's own decode held in memory, crops with the full path's
+pixels at scale 1 and the reduced path's where it decodes at the cache's scale, unreadable files still reported."""
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from torchvision import transforms
+from torchvision.transforms import InterpolationMode
+
+from curriculum import Schedule, Stage, StepPlan
+from engine.data import CorruptImageError, CurriculumSamples, ImageFolderDataset
+from engine.decode import RandomResizedCropDecode
+from engine.decoded_cache import DecodedCache, attach_decoded_cache, check_cache_scale
+from tests.conftest import MICRO_MAE, generated_photos
+
+SIZE = 96
+
+
+def photo_folder(root, count=8):
+    for i, path in enumerate(generated_photos()[:count]):
+        (root / f"c{i % 2}").mkdir(parents=True, exist_ok=True)
+        (root / f"c{i % 2}" / path.name).symlink_to(path)
+    return root
+
+
+def items(root, crop, cache=None, passes=3):
+    """Every sample of ``passes`` passes through ``CurriculumSamples`` with ``crop`` then a tensor."""
+    dataset = ImageFolderDataset(root)
+    attach_decoded_cache(dataset, cache, "reduced", report=None)
+    plan = StepPlan(Schedule("probe", 1, (Stage(0.0, 1.0, SIZE),)), len(dataset), len(dataset))
+    samples = CurriculumSamples(dataset, 0, plan, lambda values: transforms.Compose([crop, transforms.PILToTensor()]))
+    return [samples[(i, p, 0)][0] for p in range(passes) for i in range(len(dataset))]
+
+
+def reduced():
+    return RandomResizedCropDecode(SIZE, scale=(0.08, 1.0), interpolation=InterpolationMode.BICUBIC)
+
+
+def test_the_cache_holds_pillows_decode_at_the_scale(tmp_path):
+    root = photo_folder(tmp_path / "train")
+    dataset = ImageFolderDataset(root)
+    cache = DecodedCache([p for p, _ in dataset.samples], 4, threads=2)
+    assert cache.cached == len(cache) == 8 and cache.nbytes == sum(cache[i].pixels.size for i in range(8))
+    for i, (path, _) in enumerate(dataset.samples):
+        with Image.open(path) as image:
+            width, height = image.size
+            image.draft("RGB", (width // 4, height // 4))
+            expected = np.asarray(image.convert("RGB"))
+        entry = cache[i]
+        assert entry.full_size == (width, height) and entry.scale == 4 and entry.jpeg
+        np.testing.assert_array_equal(entry.pixels, expected)
+
+
+def test_scale_one_gives_the_full_paths_pixels(tmp_path):
+    root = photo_folder(tmp_path / "train")
+    full = transforms.RandomResizedCrop(SIZE, scale=(0.08, 1.0), interpolation=InterpolationMode.BICUBIC)
+    expected = items(root, full)
+    assert all(torch.equal(a, b) for a, b in zip(items(root, reduced(), cache=1), expected))
+    assert not all(torch.equal(a, b) for a, b in zip(items(root, reduced()), expected))  # reduced alone differs
+
+
+def test_scale_two_gives_the_reduced_paths_pixels_where_it_decodes_at_half_or_finer(tmp_path):
+    root = photo_folder(tmp_path / "train")
+    crop, scales = reduced(), []
+    paths = [p for p, _ in ImageFolderDataset(root).samples]
+    for p in range(3):  # the scale reduced decodes each sample at, under CurriculumSamples' seeding
+        for i, path in enumerate(paths):
+            torch.default_generator.manual_seed(p * 10_000_019 + i)
+            with Image.open(path) as image:
+                scales.append(crop.decode(image).scale)
+    plain, cached = items(root, reduced()), items(root, reduced(), cache=2)
+    full = items(root, transforms.RandomResizedCrop(SIZE, scale=(0.08, 1.0), interpolation=InterpolationMode.BICUBIC))
+    assert {1, 2} <= set(scales) and max(scales) > 2  # every branch is exercised
+    for s, a, b, f in zip(scales, plain, cached, full):
+        if s <= 2:
+            assert torch.equal(a, b)
+        else:  # reduced went coarser than the cache: the cached crop is finer, nearer the full decode
+            assert (b.double() - f.double()).abs().mean() <= (a.double() - f.double()).abs().mean() + 0.05
+
+
+def test_png_grayscale_and_unreadable_files(tmp_path):
+    root = photo_folder(tmp_path / "train", count=4)
+    source = generated_photos()[0]
+    Image.open(source).save(root / "c0" / "photo.png")
+    Image.open(source).convert("L").save(root / "c1" / "gray.jpg", quality=90)
+    (root / "c1" / "truncated.jpg").write_bytes(source.read_bytes()[:2000])
+    dataset = ImageFolderDataset(root)
+    attach_decoded_cache(dataset, 2, "reduced", report=None)
+    names = [p.rsplit("/", 1)[1] for p, _ in dataset.samples]
+    assert dataset.cache.cached == len(names) - 1 and dataset.cache[names.index("truncated.jpg")] is None
+    png, gray = dataset.cache[names.index("photo.png")], dataset.cache[names.index("gray.jpg")]
+    assert (png.scale, png.jpeg) == (1, False) and png.pixels.shape == (*Image.open(source).size[::-1], 3)
+    assert gray.scale == 2 and gray.pixels.shape[2] == 3
+    crop = reduced()
+    bad = names.index("truncated.jpg")
+    with pytest.raises(CorruptImageError, match="truncated.jpg"):
+        dataset.read(bad, crop.decode, crop.decode_cached)
+    skipping = ImageFolderDataset(root, on_corrupt="skip")
+    attach_decoded_cache(skipping, 2, "reduced", report=None)
+    image, _, _, skipped = skipping.read(bad, crop.decode, crop.decode_cached)
+    assert skipped == 1 and np.asarray(crop(image)).shape == (SIZE, SIZE, 3)
+
+
+def test_bad_settings_are_refused(tmp_path):
+    check_cache_scale(None, "full")
+    with pytest.raises(ValueError, match=r"data.cache_scale must be one of \(1, 2, 4, 8\)"):
+        check_cache_scale(3, "reduced")
+    with pytest.raises(ValueError, match="needs data.decode=reduced"):
+        check_cache_scale(2, "full")
+    root = photo_folder(tmp_path / "train", count=2)
+    with pytest.raises(ValueError, match="more than half of this machine's"):
+        DecodedCache([p for p, _ in ImageFolderDataset(root).samples], 1, memory_bytes=1000)
+
+
+def test_mae_pre_training_reads_the_cache(image_folder, tmp_path):
+    """The shared loop attaches the cache for MAE too; a wrong decode mode is one line and exit 2."""
+    import subprocess
+    import sys
+    out = tmp_path / "mae"
+    args = [f"--set={o}" for o in MICRO_MAE + [f"data.path={image_folder}", "data.decode=reduced", "data.cache_scale=1",
+                                                "schedule.epochs=1", "schedule.final_size=64", "optim.batch_size=16",
+                                                "data.num_workers=1", f"run.output_dir={out}"]]
+    done = subprocess.run([sys.executable, "-m", "pretrain_mae", *args], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "decoded cache: 300 of 300 training images at 1/1 scale" in done.stdout
+    assert json.loads((out / "metrics.jsonl").read_text().splitlines()[-1])["trained_images"] >= 300
+    bad = subprocess.run([sys.executable, "-m", "pretrain_mae", *args, "--set=data.decode=full"],
+                         capture_output=True, text=True)
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "needs data.decode=reduced" in bad.stderr
