@@ -6,8 +6,9 @@ magnitude:
 
 * loader: CPU time per image of one worker's sample (``CurriculumSamples``: seeding, decode, RandomResizedCrop,
   flip, RandAugment at the final size, tensor), measured in one process with one thread (``time.process_time``) in
-  each checkout given, and in this one for each ``data.decode`` and ``aug.randaug_on`` variant (``device``: the
-  batched RandAugment's CPU time per image in the training process, ``engine.randaugment``);
+  each checkout given (with the arm's ``data.decode`` and ``data.cache_scale``), and in this one for each
+  ``data.decode`` and ``aug.randaug_on`` variant (``device``: the batched RandAugment's CPU time per image in the
+  training process, ``engine.randaugment``) and from the decoded cache at 1/2 (``engine.decoded_cache``);
 * model: images/s of forward, backward and AdamW step alone at the stage's size (batch ``--batch-size``, torch's
   threads), beside the rate proportional to pixels from the final size;
 * trainer: images/s of a short ``python -m finetune`` run at the stage (a schedule file of two epochs at the stage's
@@ -56,6 +57,9 @@ torch.utils.data.get_worker_info = lambda: True  # timed as in a loader worker (
 known = {f.name for f in fields(AugConfig)}
 aug = AugConfig(**{k: v for k, v in args["aug"].items() if k in known})
 data = ImageFolderDataset(args["train"])
+if args["cache"]:
+    from engine.decoded_cache import attach_decoded_cache
+    attach_decoded_cache(data, args["cache"], args["decode"], report=None)
 out = []
 for size, magnitude in args["stages"]:
     plan = StepPlan(Schedule("probe", 1000, (Stage(0.0, 1.0, size, (magnitude, magnitude)),)), len(data), 128)
@@ -96,12 +100,12 @@ def stages(model: str, final_size: int, epochs: float) -> list[tuple[int, float]
 
 
 def loader_costs(checkout: Path, train: Path, stage_list, final_size: int, images: int, decode: str | None = None,
-                 randaug_on: str | None = None) -> list[dict]:
+                 randaug_on: str | None = None, cache_scale: int | None = None) -> list[dict]:
     """The worker's (and with RandAugment on the device, the training process's) CPU ms per image, by stage, in
-    ``checkout``'s code."""
+    ``checkout``'s code; with ``cache_scale``, reading the decoded cache (``engine.decoded_cache``, built first)."""
     aug = {**SUPERVISED["aug"], **({"randaug_on": randaug_on} if randaug_on else {})}
     args = {"train": str(train), "stages": stage_list, "final": final_size, "images": images, "aug": aug,
-            "decode": decode, "device_augment": randaug_on == "device"}
+            "decode": decode, "device_augment": randaug_on == "device", "cache": cache_scale}
     done = subprocess.run([sys.executable, "-c", _LOADER_SNIPPET, json.dumps(args)], cwd=checkout, check=True,
                           capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(checkout)})
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -153,6 +157,11 @@ def trainer_rate(checkout: Path, settings: dict[str, str], data: Path, size: int
     return records[1]["images_per_s"]
 
 
+def _cache_scale(settings: dict[str, str]) -> int | None:
+    value = settings.get("data.cache_scale", "null")
+    return None if value in ("null", "None") else int(value)
+
+
 def parse_arm(text: str) -> tuple[str, Path, dict[str, str]]:
     name, _, rest = text.partition("=")
     checkout, *pairs = rest.split(",")
@@ -187,11 +196,14 @@ def main(argv: list[str] | None = None) -> dict:
         work = Path(tmp)
         data = subset(args.data, work / "subset", max(1, args.images // 10), 5)
         train = args.data / "train"
-        loader = {name: loader_costs(checkout, train, stage_list, args.final_size, args.loader_images)
-                  for name, checkout, _ in arms}
+        loader = {name: loader_costs(checkout, train, stage_list, args.final_size, args.loader_images,
+                                     settings.get("data.decode"), None, _cache_scale(settings))
+                  for name, checkout, settings in arms}
         variants = {f"{decode}, RandAugment on the {on}": loader_costs(here, train, stage_list, args.final_size,
                                                                       args.loader_images, decode, on)
                     for decode in ("full", "reduced") for on in ("loader", "device")}
+        variants["reduced from the decoded cache at 1/2, RandAugment on the loader"] = loader_costs(
+            here, train, stage_list, args.final_size, args.loader_images, "reduced", "loader", 2)
         model = {size: model_rate(args.model, size, args.batch_size, args.model_steps) for size, _ in stage_list}
         runs: dict[str, dict[int, list[float]]] = {name: {size: [] for size, _ in stage_list} for name, *_ in arms}
         for _ in range(args.rounds):

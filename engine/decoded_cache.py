@@ -133,13 +133,15 @@ class DecodedCache:
                 f"{self.nbytes / 1e6:.0f} MB, built in {self.seconds:.1f} s (engine.decoded_cache)")
 
 
-def attach_decoded_cache(dataset, scale: int | None, decode: str, report=print) -> None:
-    """Give ``dataset`` (a file-backed ``engine.data.LabelledImages``) a ``DecodedCache`` at ``1/scale``."""
+def attach_decoded_cache(dataset, scale: int | None, decode: str, report=print) -> float:
+    """Give ``dataset`` (a file-backed ``engine.data.LabelledImages``) a ``DecodedCache`` at ``1/scale``; returns the
+    seconds it took to build (the loop counts them as training time)."""
     check_cache_scale(scale, decode)
     if scale is None:
-        return
+        return 0.0
     if not hasattr(dataset, "samples") or not hasattr(dataset, "cache"):
         raise ValueError(f"data.cache_scale needs a dataset of image files; {type(dataset).__name__} has none")
     dataset.cache = DecodedCache([path for path, _ in dataset.samples], scale)
     if report is not None:
         report(dataset.cache.describe())
+    return dataset.cache.seconds

@@ -8,7 +8,7 @@ EfficientTrain++ replay buffer, the device-side low-frequency crop (``schedule.l
 as a function of the schedule's progress (``engine.lr.curriculum_lr``), gradient accumulation with ``no_sync``
 (``Stage.fold`` folds some of it into larger steps), autocast and the fp16 grad scaler, gradient clipping and its
 norm, the non-finite check, progress bar and scalars, a record per real epoch with the task's evaluation, the training
-wall time (evaluation and checkpoint writing excluded, carried over a resume) and the cost model's computation so far
+wall time (evaluation and checkpoint writing excluded, building a decoded cache included, carried over a resume) and the cost model's computation so far
 (``train_time_s``, ``computation`` in final-size epochs: what a time-to-accuracy curve plots), the share of that time
 spent waiting for the loader (``data_wait_share``) and preparing the batch on the device (``prepare_share``: the task's
 ``on_device``, e.g. fine-tuning's RandAugment there), and atomic checkpoints with resume mid-curriculum (refusing
@@ -167,7 +167,7 @@ def _train(task: Task, cfg, info: DistInfo, schedule: Schedule, train_set, logge
         train_model = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
     train_model = compile_model(model, train_model, cfg.run.compile)
 
-    attach_decoded_cache(train_set, cfg.data.cache_scale, cfg.data.decode, print if info.is_main else None)
+    caching = attach_decoded_cache(train_set, cfg.data.cache_scale, cfg.data.decode, print if info.is_main else None)
     samples = CurriculumSamples(train_set, cfg.run.seed, plan, task.transform)
     loader = make_train_loader(samples, info, cfg.run.seed, cfg.data.num_workers, start_step)
     epoch_ends = plan.epoch_end_steps()
@@ -175,7 +175,7 @@ def _train(task: Task, cfg, info: DistInfo, schedule: Schedule, train_set, logge
     params = [p for group in optimizer.param_groups for p in group["params"]]
     replay, replay_stage = None, -1
     record: dict = {}
-    totals = _Totals(device, train_time)
+    totals = _Totals(device, train_time + caching)  # building the decoded cache is part of training
     if state is not None:
         totals.load_state_dict(state.get("partial"), info)
         current = plan.stage_at(min(start_step, plan.total_steps - 1))

@@ -23,7 +23,7 @@ def test_two_arms_on_generated_jpegs(tmp_path, capsys):
     report = main(["--data", str(data), "--json", str(tmp_path / "costs.json"), "--final-size", "32",
                    "--epochs", "3", "--batch-size", "8", "--images", "24", "--loader-images", "6", "--rounds", "1",
                    "--model-steps", "1", "--arm", f"one={REPO},data.num_workers=0",
-                   "--arm", f"two={REPO},data.num_workers=1,OMP_NUM_THREADS=1"])
+                   "--arm", f"two={REPO},data.num_workers=1,OMP_NUM_THREADS=1,data.decode=reduced,data.cache_scale=1"])
     assert json.loads((tmp_path / "costs.json").read_text()) == report
     rows = report["stages"]
     assert rows[0]["size"] == 32 and rows[0]["model_share_of_pixel_rate"] == 1.0
@@ -38,7 +38,11 @@ def test_two_arms_on_generated_jpegs(tmp_path, capsys):
         device = row["loader_variants_ms"]["full, RandAugment on the device"]
         assert device["training_process"] > 0  # the batched RandAugment's own cost is measured
         assert row["loader_variants_ms"]["full, RandAugment on the loader"]["training_process"] == 0
-    assert report["arms"]["two"]["settings"] == {"data.num_workers": "1", "OMP_NUM_THREADS": "1"}
+    assert report["arms"]["two"]["settings"] == {"data.num_workers": "1", "OMP_NUM_THREADS": "1",
+                                                 "data.decode": "reduced", "data.cache_scale": "1"}
+    for row in rows:  # reading decoded pixels costs the worker less than decoding the file
+        cached = row["loader_variants_ms"]["reduced from the decoded cache at 1/2, RandAugment on the loader"]
+        assert 0 < cached["worker"] < row["loader_variants_ms"]["reduced, RandAugment on the loader"]["worker"]
     assert str(REPO) not in report["command"] and "--arm two=<checkout of " in report["command"]
     assert "| 32 |" in capsys.readouterr().out
 
