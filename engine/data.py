@@ -167,7 +167,8 @@ class CurriculumSamples(Dataset):
     The transform of a request is ``make_transform(plan.values(step))`` (rebuilt only when the size or the
     RandAugment magnitude changes); its randomness is seeded from ``(seed, pass, index)``. When its first step has
     a ``decode`` method (``engine.decode``) and the dataset reads files (``read``), that step decodes the opened
-    file itself, or crops the dataset's cached pixels (``decode_cached``, ``engine.decoded_cache``). Items are ``(image, target, key, skipped)`` with ``key = sample_key(index, pass)``.
+    file itself, or crops the dataset's cached pixels (``decode_cached``, ``engine.decoded_cache``). Items are
+    ``(image, target, key, skipped)`` with ``key = sample_key(index, pass)``.
     """
 
     def __init__(self, dataset: Dataset, seed: int, plan: StepPlan, make_transform: Callable[[StageValues], Callable]):

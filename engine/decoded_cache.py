@@ -1,4 +1,4 @@
-"""Training images decoded once, held as ``uint8`` pixels in memory (``data.cache_scale``, with ``data.decode=reduced``).
+"""Training images decoded once and held as ``uint8`` pixels in memory (``data.cache_scale``, ``data.decode=reduced``).
 
 A loader worker's sample on the CPU spends about half its time opening and decoding the file (Imagenette, 224 px
 JPEGs: 0.3-0.45 ms of a 0.8 ms sample, ``benchmarks/supervised_costs.py``), and that cost is the same at every
@@ -48,7 +48,8 @@ def check_cache_scale(scale: int | None, decode: str) -> None:
     if scale is None:
         return
     if scale not in CACHE_SCALES:
-        raise ValueError(f"data.cache_scale must be one of {CACHE_SCALES} (libjpeg's reductions) or null, got {scale!r}")
+        raise ValueError(f"data.cache_scale must be one of {CACHE_SCALES} (libjpeg's reductions) or null, "
+                         f"got {scale!r}")
     if decode != "reduced":
         raise ValueError(f"data.cache_scale={scale} needs data.decode=reduced, whose crop reads the cache (got "
                          f"data.decode={decode})")

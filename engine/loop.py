@@ -8,13 +8,14 @@ EfficientTrain++ replay buffer, the device-side low-frequency crop (``schedule.l
 as a function of the schedule's progress (``engine.lr.curriculum_lr``), gradient accumulation with ``no_sync``
 (``Stage.fold`` folds some of it into larger steps), autocast and the fp16 grad scaler, gradient clipping and its
 norm, the non-finite check, progress bar and scalars, a record per real epoch with the task's evaluation, the training
-wall time (evaluation and checkpoint writing excluded, building a decoded cache included, carried over a resume) and the cost model's computation so far
-(``train_time_s``, ``computation`` in final-size epochs: what a time-to-accuracy curve plots), the share of that time
-spent waiting for the loader (``data_wait_share``) and preparing the batch on the device (``prepare_share``: the task's
-``on_device``, e.g. fine-tuning's RandAugment there), and atomic checkpoints with resume mid-curriculum (refusing
-another schedule). A stop signal or ``run.save_minutes`` checkpoints mid-epoch (``engine.preempt``) with what an
-exact continuation needs: the record's partial sums on every rank, the replay buffers and a record whose evaluation a
-signal abandoned; a resume then leaves ``metrics.jsonl`` and TensorBoard without duplicates.
+wall time (evaluation and checkpoint writing excluded, building a decoded cache included, carried over a resume) and
+the cost model's computation so far (``train_time_s``, ``computation`` in final-size epochs: what a time-to-accuracy
+curve plots), the share of that time spent waiting for the loader (``data_wait_share``) and preparing the batch on
+the device (``prepare_share``: the task's ``on_device``, e.g. fine-tuning's RandAugment there), and atomic
+checkpoints with resume mid-curriculum (refusing another schedule). A stop signal or ``run.save_minutes``
+checkpoints mid-epoch (``engine.preempt``) with what an exact continuation needs: the record's partial sums on every
+rank, the replay buffers and a record whose evaluation a signal abandoned; a resume then leaves ``metrics.jsonl`` and
+TensorBoard without duplicates.
 
 A ``Task`` holds ``model`` and ``optimizer`` and says what is specific to it: the loader transform for a stage's
 values, the loss of a batch, the relative cost of an input size, and optionally what happens after an optimizer
@@ -122,8 +123,8 @@ def train(task: Task, cfg, info: DistInfo, schedule: Schedule, train_set, logger
     """Run (or resume) ``task`` over ``schedule`` on ``train_set``; returns the last record.
 
     ``cfg`` is the trainer's config: ``run``, ``optim`` (batch_size, accum_iter as ``engine.batch`` resolved it,
-    blr, warmup_epochs, min_lr, clip_grad), ``data`` (num_workers, decode, cache_scale, on_corrupt) and ``schedule.low_frequency``
-    are read here. On a CPU device the loader workers run at a lower priority than torch's threads
+    blr, warmup_epochs, min_lr, clip_grad), ``data`` (num_workers, decode, cache_scale, on_corrupt) and
+    ``schedule.low_frequency`` are read here. On a CPU device the loader workers run at a lower priority than torch's threads
     (``engine.runtime.worker_nice``).
     """
     if info.device.type == "cpu" and cfg.data.num_workers and info.is_main:
@@ -167,7 +168,8 @@ def _train(task: Task, cfg, info: DistInfo, schedule: Schedule, train_set, logge
         train_model = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
     train_model = compile_model(model, train_model, cfg.run.compile)
 
-    caching = attach_decoded_cache(train_set, cfg.data.cache_scale, cfg.data.decode, print if info.is_main else None)
+    caching = attach_decoded_cache(train_set, cfg.data.cache_scale, cfg.data.decode,
+                                   print if info.is_main else None)
     samples = CurriculumSamples(train_set, cfg.run.seed, plan, task.transform)
     loader = make_train_loader(samples, info, cfg.run.seed, cfg.data.num_workers, start_step)
     epoch_ends = plan.epoch_end_steps()

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-__all__ = ["seed_everything", "WORKER_NICE", "worker_nice", "fused_optimizer", "resolve_amp", "compile_model", "repeated_blocks",
-           "resume_path"]
+__all__ = ["seed_everything", "WORKER_NICE", "worker_nice", "fused_optimizer", "resolve_amp", "compile_model",
+           "repeated_blocks", "resume_path"]
 
 WORKER_NICE = 19  # the lowest priority: a CPU run's loader workers use the cycles its step leaves
 
