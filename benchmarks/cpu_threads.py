@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> dict:
         torch.set_num_threads(threads)
         curve = run_supervised(data, args.out / name, schedule, 0,
                                SimpleNamespace(workers=args.workers, batch_size=args.batch_size, progress=False,
-                                               decode="full", randaug_on=None),
+                                               decode="full", cache_scale=None, randaug_on=None),
                                model_section(args.model))
         results[name] = per_size(args.out / name)
         totals[name] = {"train_time_s": curve[-1]["wall_s"], "top1": curve[-1]["top1"]}

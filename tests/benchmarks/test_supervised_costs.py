@@ -40,9 +40,9 @@ def test_two_arms_on_generated_jpegs(tmp_path, capsys):
         assert row["loader_variants_ms"]["full, RandAugment on the loader"]["training_process"] == 0
     assert report["arms"]["two"]["settings"] == {"data.num_workers": "1", "OMP_NUM_THREADS": "1",
                                                  "data.decode": "reduced", "data.cache_scale": "1"}
-    for row in rows:  # reading decoded pixels costs the worker less than decoding the file
+    for row in rows:  # the sample read from the decoded cache is timed too (its speed is the benchmark's to say)
         cached = row["loader_variants_ms"]["reduced from the decoded cache at 1/2, RandAugment on the loader"]
-        assert 0 < cached["worker"] < row["loader_variants_ms"]["reduced, RandAugment on the loader"]["worker"]
+        assert cached["worker"] > 0 and cached["training_process"] == 0
     assert str(REPO) not in report["command"] and "--arm two=<checkout of " in report["command"]
     assert "| 32 |" in capsys.readouterr().out
 
