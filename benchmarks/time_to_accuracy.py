@@ -285,7 +285,9 @@ def experiment_a(args, data: Path, save) -> dict:
     runs, progress = [], Progress(args.seeds * len(compared))
     section = {"runs": runs}
     for seed in range(args.seeds):  # seed-major: a slow phase of the machine hits every schedule alike
-        for name, schedule in compared.items():
+        names = list(compared) if seed % 2 == 0 else list(compared)[::-1]  # no schedule always runs first
+        for name in names:
+            schedule = compared[name]
             started = time.perf_counter()
             curve = run_supervised(data, args.out / "runs" / "a" / name.replace(" ", "_") / f"seed{seed}", schedule,
                                    seed, args,

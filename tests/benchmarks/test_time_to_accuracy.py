@@ -152,3 +152,18 @@ def test_bad_arguments_end_in_one_line(tmp_path, capsys, bad, message):
     with pytest.raises(SystemExit) as exit_info:
         main(["--data", str(data), "--out", str(tmp_path / "out"), *bad])
     assert exit_info.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_the_schedule_order_is_reversed_on_every_other_seed(monkeypatch, tmp_path):
+    """Counterbalanced order: a schedule that runs first in one seed runs last in the next."""
+    import types
+    import benchmarks.time_to_accuracy as tta
+    point = {"epoch": 1, "epochs_done": 1, "wall_s": 1.0, "computation": 1.0, "size": 64, "data_wait_share": 0.0,
+             "prepare_share": 0.0, "images_per_s": 1.0, "top1": 50.0}
+    monkeypatch.setattr(tta, "run_supervised", lambda *args, **kwargs: [point])
+    args = types.SimpleNamespace(epochs=12, model="resnet10t", final_size=64, seeds=3, out=tmp_path)
+    section = tta.experiment_a(args, tmp_path, lambda *_: None)
+    names = list(tta.schedules(12, "resnet10t", 64))
+    order = [(r["seed"], r["schedule"]) for r in section["runs"]]
+    assert order == [(0, n) for n in names] + [(1, n) for n in reversed(names)] + [(2, n) for n in names]
+    assert [row["schedule"] for row in section["summary"]["rows"]] == names
