@@ -289,9 +289,8 @@ def experiment_a(args, data: Path, save) -> dict:
         for name in names:
             schedule = compared[name]
             started = time.perf_counter()
-            curve = run_supervised(data, args.out / "runs" / "a" / name.replace(" ", "_") / f"seed{seed}", schedule,
-                                   seed, args,
-                                   model_section(args.model))
+            out = args.out / "runs" / "a" / name.replace(" ", "_") / f"seed{seed}"
+            curve = run_supervised(data, out, schedule, seed, args, model_section(args.model))
             runs.append({"schedule": name, "seed": seed, "config": schedule, "curve": curve,
                          "process_s": time.perf_counter() - started})
             section["summary"] = summarize(runs)

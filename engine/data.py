@@ -34,8 +34,9 @@ from .distributed import DistInfo
 from .preempt import worker_signals
 from .runtime import worker_nice
 
-__all__ = ["CorruptImageError", "check_on_corrupt", "ImageFolderDataset", "SyntheticImages", "CurriculumSamples", "CurriculumBatchSampler",
-           "Sample", "make_eval_loader", "make_train_loader", "sample_key"]
+__all__ = ["UNREADABLE", "CorruptImageError", "check_on_corrupt", "ImageFolderDataset", "SyntheticImages",
+           "CurriculumSamples", "CurriculumBatchSampler", "Sample", "make_eval_loader", "make_train_loader",
+           "sample_key"]
 
 log = logging.getLogger(__name__)
 Sample = tuple  # (image, target, index, skipped)
@@ -56,6 +57,9 @@ class CorruptImageError(RuntimeError):
         self.path = str(path)
 
 
+UNREADABLE = (OSError, UnidentifiedImageError, ValueError, SyntaxError)  # what Pillow raises for a file it cannot read
+
+
 def _decode_rgb(image: Image.Image) -> Image.Image:
     image.load()
     return image.convert("RGB")
@@ -67,7 +71,7 @@ def load_rgb(path: str | Path, decode: Callable[[Image.Image], object] = _decode
     try:
         with Image.open(path) as image:
             return decode(image)
-    except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as err:
+    except UNREADABLE as err:
         raise CorruptImageError(path, str(err)) from err
 
 

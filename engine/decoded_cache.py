@@ -26,12 +26,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
+
+from .data import UNREADABLE
 
 __all__ = ["CACHE_SCALES", "CachedImage", "DecodedCache", "check_cache_scale", "attach_decoded_cache"]
 
 CACHE_SCALES = (1, 2, 4, 8)
-_UNREADABLE = (OSError, UnidentifiedImageError, ValueError, SyntaxError)
 
 
 @dataclass(frozen=True)
@@ -65,7 +66,7 @@ def _header(path: str, scale: int) -> tuple[int, int, int, int, int, bool] | Non
             if jpeg and scale > 1 and image.draft("RGB", (width // scale, height // scale)):
                 s = round(width / image.size[0])
             return width, height, image.size[0], image.size[1], s, jpeg
-    except _UNREADABLE:
+    except UNREADABLE:
         return None
 
 
@@ -76,7 +77,7 @@ def _decode(path: str, scale: int, out: np.ndarray) -> bool:
                 image.draft("RGB", (image.width // scale, image.height // scale))
             rgb = image if image.mode == "RGB" else image.convert("RGB")
             pixels = np.asarray(rgb)
-    except _UNREADABLE:
+    except UNREADABLE:
         return False
     if pixels.shape != out.shape:
         return False

@@ -124,8 +124,8 @@ def train(task: Task, cfg, info: DistInfo, schedule: Schedule, train_set, logger
 
     ``cfg`` is the trainer's config: ``run``, ``optim`` (batch_size, accum_iter as ``engine.batch`` resolved it,
     blr, warmup_epochs, min_lr, clip_grad), ``data`` (num_workers, decode, cache_scale, on_corrupt) and
-    ``schedule.low_frequency`` are read here. On a CPU device the loader workers run at a lower priority than torch's threads
-    (``engine.runtime.worker_nice``).
+    ``schedule.low_frequency`` are read here. On a CPU device the loader workers run at a lower priority than torch's
+    threads (``engine.runtime.worker_nice``).
     """
     if info.device.type == "cpu" and cfg.data.num_workers and info.is_main:
         print(f"CPU: {torch.get_num_threads()} torch thread(s), {cfg.data.num_workers} loader worker(s) at nice "

@@ -57,11 +57,12 @@ class KeyedRandomErasing:
 
     def __call__(self, images: torch.Tensor, keys: torch.Tensor, seed: int = 0) -> torch.Tensor:
         """``images`` (``N x C x H x W`` float, normalised) with each sample's box filled with its keyed noise."""
-        boxes = self.boxes(keys.cpu(), images.shape[-2], images.shape[-1], seed)
+        host = keys.cpu()
+        boxes = self.boxes(host, images.shape[-2], images.shape[-1], seed)
         chosen = boxes[:, 2].nonzero().squeeze(1).tolist()
         if not chosen:
             return images
-        noise_keys = (keys.cpu()[chosen].to(torch.int64) * 7_919 + seed + _SALT).to(images.device, non_blocking=True)
+        noise_keys = (host[chosen].to(torch.int64) * 7_919 + seed + _SALT).to(images.device, non_blocking=True)
         out = images.clone()
         channels = images.shape[1]
         for row, i in enumerate(chosen):
