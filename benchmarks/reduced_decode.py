@@ -16,6 +16,7 @@ loader draws them on the folder's image sizes.
 from __future__ import annotations
 
 import argparse
+import random
 import statistics
 import sys
 import time
@@ -30,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from engine.config import load_config  # noqa: E402
 from engine.decode import RandomResizedCropDecode  # noqa: E402
 from engine.distributed import DistInfo  # noqa: E402
+from engine.random_crop import draw_box  # noqa: E402
 from pretrain_mae.config import PretrainConfig  # noqa: E402
 
 from benchmarks.pretrain_speed import Probe  # noqa: E402
@@ -41,16 +43,16 @@ def scale_shares(paths: list[str], size: int, min_scale: float, draws: int = 4) 
     if not paths:
         raise ValueError("no images to draw crop boxes from")
     crop = RandomResizedCropDecode(size, scale=(min_scale, 1.0))
-    generator_state = torch.random.get_rng_state()
-    torch.manual_seed(0)
+    generator_state = random.getstate()
+    random.seed(0)
     counts = Counter()
     for path in paths:
         with Image.open(path) as image:  # the header only
-            shape = torch.empty(3, image.height, image.width)
+            width, height = image.size
         for _ in range(draws):
-            _, _, h, w = crop.get_params(shape, crop.scale, crop.ratio)
+            _, _, h, w = draw_box(width, height, crop.scale, crop.ratio)
             counts[str(crop.dct_scale(w, h))] += 1
-    torch.random.set_rng_state(generator_state)
+    random.setstate(generator_state)
     total = sum(counts.values())
     return {s: counts[s] / total for s in ("1", "2", "4", "8")}
 

@@ -4,7 +4,8 @@ normalisation on the training device.
 Both trainers crop first (MAE ``main_pretrain.py``; timm ``transforms_imagenet_train`` for fine-tuning), so the
 decode mode is the crop step's choice alone:
 
-* ``full``: torchvision's ``RandomResizedCrop`` on the fully decoded image;
+* ``full``: torchvision's ``RandomResizedCrop`` on the fully decoded image, its box drawn as timm draws it
+  (``engine.random_crop``);
 * ``reduced``: the same boxes with the JPEG decoded at 1/2-1/8 scale when the box allows (``engine.decode``);
 * ``device`` / ``box``: the worker draws the box and the flip, the training process decodes (nvJPEG on a GPU,
   batched libjpeg-turbo on the CPU) or only resamples (``box``) the batch (``engine.device_decode``).
@@ -21,6 +22,7 @@ from torchvision import transforms
 
 from .decode import RandomResizedCropDecode
 from .device_decode import ON_DEVICE, EncodedCrop
+from .random_crop import RandomResizedCrop
 
 __all__ = ["DECODE_MODES", "check_decode", "random_resized_crop", "normalize_on_device"]
 
@@ -44,7 +46,7 @@ def random_resized_crop(size: int, scale: tuple[float, float], interpolation: tr
         return RandomResizedCropDecode(size, scale=scale, interpolation=interpolation)
     if decode in ON_DEVICE:
         return EncodedCrop(size, scale=scale, interpolation=interpolation, decode=decode)
-    return transforms.RandomResizedCrop(size, scale=scale, interpolation=interpolation)
+    return RandomResizedCrop(size, scale=scale, interpolation=interpolation)
 
 
 def normalize_on_device(images: torch.Tensor) -> torch.Tensor:

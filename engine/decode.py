@@ -4,15 +4,16 @@ libjpeg can decode at 1/2, 1/4 or 1/8 of the full size straight from the DCT coe
 ``8/s x 8/s`` coefficients of each 8x8 block are inverse-transformed, so the reduced image is a block-wise low-pass
 of the full one); Pillow exposes it as ``Image.draft``. A RandomResizedCrop that shrinks its box by ``s`` or more
 can start from that image instead of decoding every pixel: the box is drawn from the file header exactly as
-torchvision draws it (same ``get_params``, same random numbers), the file is decoded at the coarsest scale ``s``
-that keeps the box at least the output size on both sides, and the box, now in fractional pixels of the reduced
-image, is resampled to the output with Pillow's ``resize(box=...)``. Loading is what bounds MAE pre-training on
-GPUs: DailyMAE (Wu et al., arXiv 2404.00509) makes it up to 5.8x faster mostly by fixing the data pipeline.
+the ``full`` crop draws it (``engine.random_crop``, same random numbers), the file is decoded at the coarsest
+scale ``s`` that keeps the box at least the output size on both sides, and the box, now in fractional pixels of
+the reduced image, is resampled to the output with Pillow's ``resize(box=...)``. Loading is what bounds MAE
+pre-training on GPUs: DailyMAE (Wu et al., arXiv 2404.00509) makes it up to 5.8x faster mostly by fixing the data
+pipeline.
 
 The reduced path changes pixels slightly (a different low-pass before the same resampling; the tolerance is stated
 and tested in ``tests/engine/test_decode.py``) and never the crop box, the flip or the random stream; when no
-reduction applies (``s = 1``, non-JPEG files, images already decoded) the output equals torchvision's
-``RandomResizedCrop`` pixel for pixel.
+reduction applies (``s = 1``, non-JPEG files, images already decoded) the output equals the ``full`` crop's
+(torchvision's ``RandomResizedCrop`` on the same box) pixel for pixel.
 
 Contract with the datasets (``engine.data``): a transform whose first step has ``decode(opened_image)`` gets the
 file opened but not decoded; ``decode`` returns a ``DecodedCrop`` that the step's ``forward`` finishes. A dataset
@@ -23,10 +24,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable
 
-import torch
 from PIL import Image
-from torchvision.transforms import InterpolationMode, RandomResizedCrop
+from torchvision.transforms import InterpolationMode
 from torchvision.transforms import functional as F
+
+from .random_crop import RandomResizedCrop, draw_box
 
 if TYPE_CHECKING:
     from .decoded_cache import CachedImage
@@ -49,8 +51,8 @@ class DecodedCrop:
 
 
 class RandomResizedCropDecode(RandomResizedCrop):
-    """torchvision's ``RandomResizedCrop`` (same arguments, same crop boxes) that, given an opened JPEG through
-    ``decode``, decodes it at reduced scale when the box allows."""
+    """``engine.random_crop.RandomResizedCrop`` (same arguments, same crop boxes) that, given an opened JPEG
+    through ``decode``, decodes it at reduced scale when the box allows."""
 
     def __init__(self, size, scale=(0.08, 1.0), ratio=(3.0 / 4.0, 4.0 / 3.0),
                  interpolation=InterpolationMode.BILINEAR):
@@ -76,7 +78,7 @@ class RandomResizedCropDecode(RandomResizedCrop):
         draws it, resampled from the cached pixels when the box allows their reduction, else decoded from the file
         (``load(decode_function)``) as ``decode`` would."""
         width, height = cached.full_size
-        top, left, h, w = self.get_params(torch.empty(1, 1).expand(height, width), self.scale, self.ratio)
+        top, left, h, w = draw_box(width, height, self.scale, self.ratio)
         s = self.dct_scale(w, h) if cached.jpeg else 1
         if s < cached.scale:
             return load(lambda image: self._decode_box(image, top, left, h, w))

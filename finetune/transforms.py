@@ -32,6 +32,7 @@ from torchvision import transforms
 from curriculum import StageValues
 from engine.crop import check_decode, normalize_on_device, random_resized_crop
 from engine.device_decode import ON_DEVICE
+from engine.random_crop import RandomHorizontalFlip
 from engine.random_erasing import KeyedRandomErasing
 from engine.randaugment import BatchedRandAugment
 from engine.transforms import with_low_frequency
@@ -89,7 +90,7 @@ def train_transform(aug, size: int, magnitude: float, stage_size: int | None = N
     where = randaug_on(aug, decode, low_frequency)
     steps = [random_resized_crop(size, (aug.min_scale, 1.0), transforms.InterpolationMode.BICUBIC, decode)]
     if decode not in ON_DEVICE:  # the device-side crop draws and applies the flip itself
-        steps.append(transforms.RandomHorizontalFlip())
+        steps.append(RandomHorizontalFlip())
     if where == "loader":
         steps.append(_randaugment(aug, size, magnitude))
     if low_frequency == "fft-loader":

@@ -26,6 +26,7 @@ from torchvision import transforms
 from engine.crop import check_decode, random_resized_crop
 from engine.data import ImageFolderDataset, SyntheticImages
 from engine.device_decode import ON_DEVICE
+from engine.random_crop import RandomHorizontalFlip
 from engine.transforms import with_low_frequency
 
 from .config import DataConfig
@@ -44,7 +45,7 @@ def train_transform(final_size: int, min_scale: float, size: int | None = None, 
         return random_resized_crop(out, (min_scale, 1.0), interpolation, decode)
 
     def to_uint8(step) -> transforms.Compose:
-        rest = [] if decode in ON_DEVICE else [transforms.RandomHorizontalFlip(), transforms.PILToTensor()]
+        rest = [] if decode in ON_DEVICE else [RandomHorizontalFlip(), transforms.PILToTensor()]
         return transforms.Compose([step, *rest])
 
     if low_frequency == "resize":
@@ -53,7 +54,7 @@ def train_transform(final_size: int, min_scale: float, size: int | None = None, 
         return to_uint8(crop(final_size, bicubic))
     base = transforms.Compose([
         crop(final_size, bicubic),
-        transforms.RandomHorizontalFlip(),
+        RandomHorizontalFlip(),
         transforms.ToTensor(),
         transforms.Normalize(IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD)])
     return with_low_frequency(base, size, final_size, low_frequency)

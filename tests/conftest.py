@@ -128,6 +128,19 @@ def generated_photos() -> list[Path]:
     return sorted(folder.glob("*.jpg"))
 
 
+def reference_crop_and_flip(size: int, scale: tuple[float, float], interpolation: str = "bicubic"):
+    """The loaders' RandomResizedCrop and flip from other hands: timm's ``RandomResizedCropAndInterpolation`` (its
+    box drawn from Python's ``random``, torchvision's ``resized_crop``), then a flip on ``random.random() < 0.5``."""
+    import random
+
+    from timm.data.transforms import RandomResizedCropAndInterpolation
+    from torchvision import transforms
+    from torchvision.transforms import functional as F
+
+    crop = RandomResizedCropAndInterpolation(size, scale=scale, interpolation=interpolation)
+    return transforms.Compose([crop, lambda image: F.hflip(image) if random.random() < 0.5 else image])
+
+
 # The micro encoder of the dense-prediction CPU configs (configs/detection|segmentation/*_vit-tiny_cpu_*.py).
 TINY_VIT = ["model.name=mae_vit_tiny", "model.patch_size=8", "model.embed_dim=96", "model.depth=4", "model.num_heads=3",
             "model.decoder_embed_dim=64", "model.decoder_depth=1", "model.decoder_num_heads=2"]

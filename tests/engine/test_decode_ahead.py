@@ -1,6 +1,7 @@
 """Batches decoded ahead in a thread (``engine.decode_ahead``), run here on the CPU: the loader's order and
 samples, the same pixels as decoding in the loop, errors raised in the training thread, and a clean stop."""
 import itertools
+import random
 import threading
 
 import pytest
@@ -17,7 +18,7 @@ CPU = torch.device("cpu")
 def encoded_batches(count, per_batch=3):
     crop = EncodedCrop(64, scale=(0.2, 1.0))
     paths = itertools.cycle(photos(6))
-    torch.manual_seed(0)
+    random.seed(0)
     for b in range(count):
         items = [(load_rgb(next(paths), crop.decode), b, b * per_batch + i, 0) for i in range(per_batch)]
         yield collate_samples(items)

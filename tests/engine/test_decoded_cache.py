@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from timm.data.transforms import RandomResizedCropAndInterpolation
 from torchvision import transforms
 from torchvision.transforms import InterpolationMode
 
@@ -38,6 +39,24 @@ def reduced():
     return RandomResizedCropDecode(SIZE, scale=(0.08, 1.0), interpolation=InterpolationMode.BICUBIC)
 
 
+def full():
+    """timm's RandomResizedCrop: the box from Python's ``random``, torchvision's crop of the full decode."""
+    return RandomResizedCropAndInterpolation(SIZE, scale=(0.08, 1.0), interpolation="bicubic")
+
+
+class RecordingScale(RandomResizedCropDecode):
+    """The reduced crop, noting the scale it decodes each file at."""
+
+    def __init__(self):
+        super().__init__(SIZE, scale=(0.08, 1.0), interpolation=InterpolationMode.BICUBIC)
+        self.scales = []
+
+    def decode(self, image):
+        decoded = super().decode(image)
+        self.scales.append(decoded.scale)
+        return decoded
+
+
 def test_the_cache_holds_pillows_decode_at_the_scale(tmp_path):
     root = photo_folder(tmp_path / "train")
     dataset = ImageFolderDataset(root)
@@ -55,25 +74,18 @@ def test_the_cache_holds_pillows_decode_at_the_scale(tmp_path):
 
 def test_scale_one_gives_the_full_paths_pixels(tmp_path):
     root = photo_folder(tmp_path / "train")
-    full = transforms.RandomResizedCrop(SIZE, scale=(0.08, 1.0), interpolation=InterpolationMode.BICUBIC)
-    expected = items(root, full)
+    expected = items(root, full())
     assert all(torch.equal(a, b) for a, b in zip(items(root, reduced(), cache=1), expected))
     assert not all(torch.equal(a, b) for a, b in zip(items(root, reduced()), expected))  # reduced alone differs
 
 
 def test_scale_two_gives_the_reduced_paths_pixels_where_it_decodes_at_half_or_finer(tmp_path):
     root = photo_folder(tmp_path / "train")
-    crop, scales = reduced(), []
-    paths = [p for p, _ in ImageFolderDataset(root).samples]
-    for p in range(3):  # the scale reduced decodes each sample at, under CurriculumSamples' seeding
-        for i, path in enumerate(paths):
-            torch.default_generator.manual_seed(p * 10_000_019 + i)
-            with Image.open(path) as image:
-                scales.append(crop.decode(image).scale)
-    plain, cached = items(root, reduced()), items(root, reduced(), cache=2)
-    full = items(root, transforms.RandomResizedCrop(SIZE, scale=(0.08, 1.0), interpolation=InterpolationMode.BICUBIC))
-    assert {1, 2} <= set(scales) and max(scales) > 2  # every branch is exercised
-    for s, a, b, f in zip(scales, plain, cached, full):
+    recording = RecordingScale()
+    plain, cached, reference = items(root, recording), items(root, reduced(), cache=2), items(root, full())
+    scales = recording.scales  # the scale reduced decoded each sample at
+    assert len(scales) == len(plain) and {1, 2} <= set(scales) and max(scales) > 2  # every branch is exercised
+    for s, a, b, f in zip(scales, plain, cached, reference):
         if s <= 2:
             assert torch.equal(a, b)
         else:  # reduced went coarser than the cache: the cached crop is finer, nearer the full decode

@@ -1,6 +1,8 @@
 """Loader-side low-frequency steps and the uint8 fast path: the FFT crop in the loader equals the device crop;
 uint8 batches normalised on the device equal the float pipeline; Lanczos resizing is a close low-pass image of the
 same crop (same RandomResizedCrop box)."""
+import random
+
 import pytest
 import torch
 from PIL import Image
@@ -11,7 +13,7 @@ from curriculum import low_frequency_crop
 from engine.transforms import with_low_frequency
 from engine.crop import normalize_on_device
 from pretrain_mae.data import train_transform
-from tests.conftest import generated_photos
+from tests.conftest import generated_photos, reference_crop_and_flip
 
 
 def photo():
@@ -20,17 +22,16 @@ def photo():
 
 
 def augmented(mode, size=64):
-    torch.manual_seed(3)  # the same RandomResizedCrop box and flip in every pipeline
+    random.seed(3)  # the same RandomResizedCrop box and flip in every pipeline
     return train_transform(224, 0.2, size, mode)(photo())
 
 
 def test_uint8_fast_path_equals_the_float_pipeline():
     fast = augmented("fft", 224)
     assert fast.dtype == torch.uint8 and fast.shape == (3, 224, 224)
-    torch.manual_seed(3)
+    random.seed(3)
     plain = transforms.Compose([
-        transforms.RandomResizedCrop(224, scale=(0.2, 1.0), interpolation=transforms.InterpolationMode.BICUBIC),
-        transforms.RandomHorizontalFlip(), transforms.ToTensor(),
+        reference_crop_and_flip(224, (0.2, 1.0)), transforms.ToTensor(),
         transforms.Normalize(IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD)])(photo())
     torch.testing.assert_close(normalize_on_device(fast[None])[0], plain, rtol=0, atol=1e-5)
 
@@ -43,11 +44,10 @@ def test_fft_loader_equals_device_crop_and_resize_follows_the_release():
     device = low_frequency_crop(normalize_on_device(augmented("fft")[None]), 64)[0]
     torch.testing.assert_close(augmented("fft-loader"), device, rtol=1e-4, atol=1e-4)
     fused = normalize_on_device(augmented("resize")[None])[0]
-    torch.manual_seed(3)  # the ET++ release: bicubic RandomResizedCrop to the final size, then Lanczos to B
+    random.seed(3)  # the ET++ release: bicubic RandomResizedCrop to the final size, then Lanczos to B
     two_step = normalize_on_device(transforms.Compose([
-        transforms.RandomResizedCrop(224, scale=(0.2, 1.0), interpolation=transforms.InterpolationMode.BICUBIC),
-        transforms.RandomHorizontalFlip(), transforms.Resize(64, interpolation=transforms.InterpolationMode.LANCZOS),
-        transforms.PILToTensor()])(photo())[None])[0]
+        reference_crop_and_flip(224, (0.2, 1.0)),
+        transforms.Resize(64, interpolation=transforms.InterpolationMode.LANCZOS), transforms.PILToTensor()])(photo())[None])[0]
     # one Lanczos resampling instead of two: within 2 % (measured 0.4 %) of the released pipeline's pixels
     assert fused.shape == (3, 64, 64) and relative(fused, two_step) < 0.02
     # Lanczos and the exact spectral crop are different low-pass filters (measured 15 %): close, not equal
