@@ -43,6 +43,7 @@ from benchmarks.time_to_accuracy import (SUPERVISED, _overrides, check_model, mo
 from curriculum import ScheduleConfig, build_schedule  # noqa: E402
 from engine.cli import main_guard  # noqa: E402
 from engine.distributed import resolve_device  # noqa: E402
+from engine.runtime import fused_optimizer  # noqa: E402
 
 _LOADER_SNIPPET = """
 import json, sys, time, torch
@@ -112,10 +113,11 @@ def loader_costs(checkout: Path, train: Path, stage_list, final_size: int, image
 
 
 def model_rate(model: str, size: int, batch: int, steps: int) -> float:
-    """Images/s of forward, backward and AdamW step alone on random batches at ``size``."""
+    """Images/s of forward, backward and AdamW step alone on random batches at ``size`` (AdamW fused as the trainers
+    run it, ``engine.runtime.fused_optimizer``)."""
     import timm
     net = timm.create_model(model_section(model)["name"], num_classes=10)
-    optimizer = torch.optim.AdamW(net.parameters(), lr=1e-4)
+    optimizer = torch.optim.AdamW(net.parameters(), lr=1e-4, fused=fused_optimizer(torch.device("cpu")))
     images, targets = torch.randn(batch, 3, size, size), torch.randint(0, 10, (batch,))
 
     def step() -> None:

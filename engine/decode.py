@@ -33,12 +33,22 @@ from .random_crop import RandomResizedCrop, draw_box
 if TYPE_CHECKING:
     from .decoded_cache import CachedImage
 
-__all__ = ["DecodedCrop", "RandomResizedCropDecode", "DCT_SCALES"]
+__all__ = ["DecodedCrop", "RandomResizedCropDecode", "DCT_SCALES", "draft_scale"]
 
 DCT_SCALES = (8, 4, 2)  # libjpeg's reductions, coarsest first
 _PIL_RESAMPLE = {InterpolationMode.BICUBIC: Image.Resampling.BICUBIC,
                  InterpolationMode.BILINEAR: Image.Resampling.BILINEAR,
                  InterpolationMode.LANCZOS: Image.Resampling.LANCZOS}
+
+
+def draft_scale(image: Image.Image, scale: int) -> int:
+    """Have libjpeg decode the opened, not yet loaded ``image`` at ``1/scale`` (Pillow's ``draft``) and return the
+    scale it will decode at: 1 for ``scale`` 1, files other than JPEGs and images already decoded."""
+    if scale <= 1 or image.format != "JPEG":
+        return 1
+    width = image.width
+    drafted = image.draft("RGB", (width // scale, image.height // scale))
+    return round(width / drafted[1][2]) if drafted else 1
 
 
 @dataclass
@@ -86,11 +96,7 @@ class RandomResizedCropDecode(RandomResizedCrop):
         return DecodedCrop(Image.fromarray(cached.pixels), (left / c, top / c, (left + w) / c, (top + h) / c), c)
 
     def _decode_box(self, image: Image.Image, top: int, left: int, h: int, w: int) -> DecodedCrop:
-        s = self.dct_scale(w, h) if image.format == "JPEG" else 1
-        if s > 1:  # a no-op (None) on an image already decoded
-            full_width = image.width
-            drafted = image.draft("RGB", (full_width // s, image.height // s))
-            s = round(full_width / drafted[1][2]) if drafted else 1
+        s = draft_scale(image, self.dct_scale(w, h))
         rgb = image if image.mode == "RGB" else image.convert("RGB")
         rgb.load()
         return DecodedCrop(rgb, (left / s, top / s, (left + w) / s, (top + h) / s), s)

@@ -29,6 +29,7 @@ import numpy as np
 from PIL import Image
 
 from .data import UNREADABLE
+from .decode import draft_scale
 
 __all__ = ["CACHE_SCALES", "CachedImage", "DecodedCache", "check_cache_scale", "attach_decoded_cache"]
 
@@ -62,9 +63,7 @@ def _header(path: str, scale: int) -> tuple[int, int, int, int, int, bool] | Non
         with Image.open(path) as image:
             width, height = image.size
             jpeg = image.format == "JPEG"
-            s = 1
-            if jpeg and scale > 1 and image.draft("RGB", (width // scale, height // scale)):
-                s = round(width / image.size[0])
+            s = draft_scale(image, scale)
             return width, height, image.size[0], image.size[1], s, jpeg
     except UNREADABLE:
         return None
@@ -73,8 +72,7 @@ def _header(path: str, scale: int) -> tuple[int, int, int, int, int, bool] | Non
 def _decode(path: str, scale: int, out: np.ndarray) -> bool:
     try:
         with Image.open(path) as image:
-            if scale > 1:
-                image.draft("RGB", (image.width // scale, image.height // scale))
+            draft_scale(image, scale)
             rgb = image if image.mode == "RGB" else image.convert("RGB")
             pixels = np.asarray(rgb)
     except UNREADABLE:

@@ -12,6 +12,7 @@ from typing import Literal
 
 from curriculum import ScheduleConfig
 from engine.config import RunConfig
+from engine.decoded_cache import check_cache_scale
 
 DEMO_CONFIG = Path(__file__).with_name("demo.yaml")
 
@@ -45,6 +46,9 @@ class DataConfig:
     cache_scale: int | None = None
     synthetic_length: int = 512
     synthetic_classes: int = 10
+
+    def __post_init__(self):
+        check_cache_scale(self.cache_scale, self.decode)  # refused at config load, before any model is built
 
 
 @dataclass

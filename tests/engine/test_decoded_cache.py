@@ -11,9 +11,12 @@ from torchvision import transforms
 from torchvision.transforms import InterpolationMode
 
 from curriculum import Schedule, Stage, StepPlan
+from engine.config import load_config
 from engine.data import CorruptImageError, CurriculumSamples, ImageFolderDataset
 from engine.decode import RandomResizedCropDecode
 from engine.decoded_cache import DecodedCache, attach_decoded_cache, check_cache_scale
+from finetune.config import FinetuneConfig
+from pretrain_mae.config import PretrainConfig
 from tests.conftest import MICRO_MAE, generated_photos
 
 SIZE = 96
@@ -121,6 +124,10 @@ def test_bad_settings_are_refused(tmp_path):
         check_cache_scale(3, "reduced")
     with pytest.raises(ValueError, match="needs data.decode=reduced"):
         check_cache_scale(2, "full")
+    for config in (FinetuneConfig, PretrainConfig):  # refused when the config is read, before a model is built
+        with pytest.raises(ValueError, match="needs data.decode=reduced"):
+            load_config(config, None, ["data.cache_scale=2"])
+        assert load_config(config, None, ["data.cache_scale=2", "data.decode=reduced"]).data.cache_scale == 2
     root = photo_folder(tmp_path / "train", count=2)
     with pytest.raises(ValueError, match="more than half of this machine's"):
         DecodedCache([p for p, _ in ImageFolderDataset(root).samples], 1, memory_bytes=1000)
@@ -143,3 +150,4 @@ def test_mae_pre_training_reads_the_cache(image_folder, tmp_path):
     bad = subprocess.run([sys.executable, "-m", "pretrain_mae", *args, "--set=data.decode=full"],
                          capture_output=True, text=True)
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "needs data.decode=reduced" in bad.stderr
+    assert bad.stdout == ""  # refused as the config is read: no schedule, no model
