@@ -11,11 +11,11 @@ norm, the non-finite check, progress bar and scalars, a record per real epoch wi
 wall time (evaluation and checkpoint writing excluded, building a decoded cache included, carried over a resume) and
 the cost model's computation so far (``train_time_s``, ``computation`` in final-size epochs: what a time-to-accuracy
 curve plots), the share of that time spent waiting for the loader (``data_wait_share``) and preparing the batch on
-the device (``prepare_share``: the task's ``on_device``, e.g. fine-tuning's RandAugment there), and atomic
-checkpoints with resume mid-curriculum (refusing another schedule). A stop signal or ``run.save_minutes``
-checkpoints mid-epoch (``engine.preempt``) with what an exact continuation needs: the record's partial sums on every
-rank, the replay buffers and a record whose evaluation a signal abandoned; a resume then leaves ``metrics.jsonl`` and
-TensorBoard without duplicates.
+the device (``prepare_share``: the task's ``on_device``, e.g. fine-tuning's RandAugment there, and the low-frequency
+crop), and atomic checkpoints with resume mid-curriculum (refusing another schedule). A stop signal or
+``run.save_minutes`` checkpoints mid-epoch (``engine.preempt``) with what an exact continuation needs: the record's
+partial sums on every rank, the replay buffers and a record whose evaluation a signal abandoned; a resume then leaves
+``metrics.jsonl`` and TensorBoard without duplicates.
 
 A ``Task`` holds ``model`` and ``optimizer`` and says what is specific to it: the loader transform for a stage's
 values, the loss of a batch, the relative cost of an input size, and optionally what happens after an optimizer
@@ -250,8 +250,8 @@ def _train(task: Task, cfg, info: DistInfo, schedule: Schedule, train_set, logge
             targets, keys = targets.to(device, non_blocking=True), keys.to(device, non_blocking=True)
             with totals.preparing():
                 images = task.on_device(images.to(device, non_blocking=True), host_keys, plan.values(step))
-            if images.shape[-1] != stage.size:
-                images = low_frequency_crop(images, stage.size)
+                if images.shape[-1] != stage.size:
+                    images = low_frequency_crop(images, stage.size)
             accum, global_batch = stage.accum, stage.global_batch  # a folded stage's steps are fold micro-steps each
             update_start = step - (step - stage.first_step) % accum  # an update's lr is that of its first micro-step
             lr = curriculum_lr(schedule, plan.progress(update_start),
@@ -327,7 +327,7 @@ class _Totals:
 
     @contextlib.contextmanager
     def preparing(self):
-        """Time the batch's preparation on the device (``Task.on_device``): with CUDA events on a GPU, read when the
+        """Time the batch's preparation on the device (``Task.on_device``, the low-frequency crop): with CUDA events on a GPU, read when the
         record closes (no sync per step), with the host clock elsewhere."""
         if self.device.type != "cuda":
             started = time.perf_counter()

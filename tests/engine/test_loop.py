@@ -197,6 +197,23 @@ def test_records_give_the_share_of_a_step_spent_waiting_for_data_and_preparing_i
     assert 0.4 < preparing["prepare_share"] < 0.6, preparing
 
 
+def test_the_low_frequency_crop_counts_as_preparing_the_batch(tmp_path, monkeypatch):
+    """A stage below the images' 16 px: the loop's low-frequency crop of each batch is part of its preparation."""
+    def slow_crop(images, size):
+        time.sleep(0.5)
+        return images  # the linear task keeps its 16 px input
+
+    monkeypatch.setattr("engine.loop.low_frequency_crop", slow_crop)
+    cfg = Config(RunConfig(output_dir=str(tmp_path), resume=None, progress=False, save_every=0, log_images_every=0))
+    logger = RunLogger(tmp_path, True, progress=False)
+    try:
+        record = train(SlowStepTask(), cfg, CPU, Schedule("small", 1, (Stage(0.0, 1.0, 8),)), SyntheticImages(64, 16),
+                       logger)
+    finally:
+        logger.close()
+    assert record["size"] == 8 and 0.4 < record["prepare_share"] < 0.6, record
+
+
 def test_training_time_continues_over_a_resume(tmp_path):
     cfg = Config(RunConfig(output_dir=str(tmp_path), resume=None, progress=False, save_every=0,
                            log_images_every=0), Optim())
