@@ -8,13 +8,12 @@ JPEGs with nvJPEG at 17,491 images/s (``benchmarks/results/gpu_loader_costs.json
 decoder is the field's tool for this; this module does the same with torchvision alone.
 
 * Worker (``EncodedCrop``, a transform step with ``decode``, see ``engine.data.load_rgb``): from the opened file's
-  header it draws the crop box and the flip as the ``full`` path's ``engine.random_crop`` steps do (same calls,
-  same order, so the same random numbers as ``data.decode=full``) and returns
-  the file's bytes. Files nvJPEG is not given (not a baseline RGB JPEG: PNG, grayscale, CMYK, progressive) and
-  images that are already decoded travel as the box's pixels, decoded by Pillow in the worker; with
-  ``data.decode=box`` every image does (for GPUs without a hardware JPEG decoder, where torchvision decodes one
-  image at a time with the Huffman decoding on the host, ``torchvision/csrc/io/image/cuda/decode_jpegs_cuda.cpp``:
-  the workers keep the decoding and lose the resampling).
+  header it draws the crop box and the flip as the ``full`` path's ``engine.random_crop`` steps do (same calls, same
+  order, so the same random numbers as ``data.decode=full``) and returns the file's bytes. Files nvJPEG is not given
+  (not a baseline RGB JPEG: PNG, grayscale, CMYK, progressive) and images that are already decoded travel as the
+  box's pixels, decoded by Pillow in the worker; with ``data.decode=box`` every image does (for GPUs without a
+  hardware JPEG decoder, where torchvision decodes one image at a time with the Huffman decoding on the host,
+  ``torchvision/csrc/io/image/cuda/decode_jpegs_cuda.cpp``: the workers keep the decoding and lose the resampling).
 * Training process (``EncodedBatch.decode``): one batched ``decode_jpeg`` on the device, then the crop, resampling
   and flip of every image as two batched matrix products with Pillow's own resampling weights (``resample_weights``:
   its bicubic or Lanczos kernel, widened by the downscale factor, normalised per output pixel, zero outside the
@@ -37,7 +36,6 @@ from __future__ import annotations
 
 import itertools
 import logging
-import random
 from dataclasses import dataclass, field, replace
 
 import torch
@@ -48,7 +46,7 @@ from torchvision.transforms import InterpolationMode
 from torchvision.transforms import functional as F
 
 from .data import CorruptImageError, check_on_corrupt
-from .random_crop import RandomResizedCrop
+from .random_crop import RandomResizedCrop, draw_flip
 
 __all__ = ["ON_DEVICE", "Encoded", "EncodedBatch", "EncodedCrop", "decode_jpegs", "resample_weights"]
 
@@ -85,9 +83,9 @@ class Encoded:
 
 class EncodedCrop(RandomResizedCrop):
     """``engine.random_crop``'s ``RandomResizedCrop(size, scale, ratio, interpolation)`` and
-    ``RandomHorizontalFlip(flip_p)``, drawn
-    in a worker and carried out on the device (module docstring). ``decode="device"``: a JPEG file nvJPEG can
-    decode travels as its bytes; ``"box"``: every image is decoded here (Pillow) and only its crop box travels."""
+    ``RandomHorizontalFlip(flip_p)``, drawn in a worker and carried out on the device (module docstring).
+    ``decode="device"``: a JPEG file nvJPEG can decode travels as its bytes; ``"box"``: every image is decoded here
+    (Pillow) and only its crop box travels."""
 
     def __init__(self, size, scale=(0.08, 1.0), ratio=(3.0 / 4.0, 4.0 / 3.0),
                  interpolation=InterpolationMode.BICUBIC, flip_p: float = 0.5, decode: str = "device"):
@@ -103,7 +101,7 @@ class EncodedCrop(RandomResizedCrop):
         """Draw the box and the flip from ``image``'s header; keep the file's bytes when nvJPEG is to decode it,
         else decode it and keep the box's pixels (the box then starts at 0, 0)."""
         top, left, height, width = box = tuple(self.get_params(image, self.scale, self.ratio))
-        flip = random.random() < self.flip_p
+        flip = draw_flip(self.flip_p)
         path = getattr(image, "filename", "") or "<in memory>"
         opened = getattr(image, "fp", None)  # the file Image.open read the header from; None once decoded
         if (self.where == "device" and image.format == "JPEG" and image.mode == "RGB"

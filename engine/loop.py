@@ -327,8 +327,8 @@ class _Totals:
 
     @contextlib.contextmanager
     def preparing(self):
-        """Time the batch's preparation on the device (``Task.on_device``, the low-frequency crop): with CUDA events on a GPU, read when the
-        record closes (no sync per step), with the host clock elsewhere."""
+        """Time the batch's preparation on the device (``Task.on_device``, the low-frequency crop): with CUDA events
+        on a GPU, read when the record closes (no sync per step), with the host clock elsewhere."""
         if self.device.type != "cuda":
             started = time.perf_counter()
             yield

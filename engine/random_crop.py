@@ -19,12 +19,17 @@ from timm.data.transforms import RandomResizedCropAndInterpolation
 from torchvision import transforms
 from torchvision.transforms import functional as F
 
-__all__ = ["RandomResizedCrop", "RandomHorizontalFlip", "draw_box"]
+__all__ = ["RandomResizedCrop", "RandomHorizontalFlip", "draw_box", "draw_flip"]
 
 
 def draw_box(width: int, height: int, scale: tuple[float, float], ratio: tuple[float, float]) -> tuple[int, ...]:
     """``(top, left, height, width)`` of a crop box of a ``width x height`` image (timm's draw)."""
     return RandomResizedCropAndInterpolation.get_params(torch.empty(1, 1).expand(height, width), scale, ratio)
+
+
+def draw_flip(p: float) -> bool:
+    """Whether to flip: a coin of probability ``p`` from Python's ``random`` (the one draw every mode makes)."""
+    return random.random() < p
 
 
 class RandomResizedCrop(transforms.RandomResizedCrop):
@@ -37,4 +42,4 @@ class RandomHorizontalFlip(transforms.RandomHorizontalFlip):
     """torchvision's ``RandomHorizontalFlip`` with the coin drawn from Python's ``random``."""
 
     def forward(self, img):
-        return F.hflip(img) if random.random() < self.p else img
+        return F.hflip(img) if draw_flip(self.p) else img
