@@ -11,6 +11,8 @@ magnitude:
   training process, ``engine.randaugment``) and from the decoded cache at 1/2 (``engine.decoded_cache``);
 * model: images/s of forward, backward and AdamW step alone at the stage's size (batch ``--batch-size``, torch's
   threads), beside the rate proportional to pixels from the final size;
+* crop: the training process's ms per image of the batch's low-frequency crop from the final size to the stage's
+  (``curriculum.low_frequency_crop``, batch ``--batch-size``, torch's threads), by FFTs and by matrix products;
 * trainer: images/s of a short ``python -m finetune`` run at the stage (a schedule file of two epochs at the stage's
   size, then one at the final size; the (a) recipe, ``--images`` training images; the second epoch's record, which
   leaves out evaluation), for every arm
@@ -40,7 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.provenance import command, commit, device_name, portable, write_json  # noqa: E402
 from benchmarks.time_to_accuracy import (SUPERVISED, _overrides, check_model, model_section, schedules,  # noqa: E402
                                          subset, supervised_recipe)
-from curriculum import ScheduleConfig, build_schedule  # noqa: E402
+from curriculum import ScheduleConfig, build_schedule, low_frequency_crop  # noqa: E402
 from engine.cli import main_guard  # noqa: E402
 from engine.distributed import resolve_device  # noqa: E402
 from engine.runtime import fused_optimizer  # noqa: E402
@@ -132,6 +134,16 @@ def model_rate(model: str, size: int, batch: int, steps: int) -> float:
     return steps * batch / (time.perf_counter() - start)
 
 
+def crop_ms(final_size: int, size: int, batch: int, method: str, repeats: int = 20) -> float:
+    """Milliseconds per image of ``low_frequency_crop(method)`` on a float batch from ``final_size`` to ``size``."""
+    images = torch.rand(batch, 3, final_size, final_size) * 255
+    low_frequency_crop(images, size, method)
+    start = time.perf_counter()
+    for _ in range(repeats):
+        low_frequency_crop(images, size, method)
+    return 1000 * (time.perf_counter() - start) / (repeats * batch)
+
+
 def trainer_rate(checkout: Path, settings: dict[str, str], data: Path, size: int, magnitude: float, args,
                  work: Path) -> float:
     """Images/s of the second epoch of a ``finetune`` run in ``checkout`` with ``settings`` whose first two epochs
@@ -207,6 +219,8 @@ def main(argv: list[str] | None = None) -> dict:
         variants["reduced from the decoded cache at 1/2, RandAugment on the loader"] = loader_costs(
             here, train, stage_list, args.final_size, args.loader_images, "reduced", "loader", 2)
         model = {size: model_rate(args.model, size, args.batch_size, args.model_steps) for size, _ in stage_list}
+        crop = {size: {method: crop_ms(args.final_size, size, args.batch_size, method) for method in ("fft", "matrix")}
+                for size, _ in stage_list if size < args.final_size}
         runs: dict[str, dict[int, list[float]]] = {name: {size: [] for size, _ in stage_list} for name, *_ in arms}
         for _ in range(args.rounds):
             for size, magnitude in stage_list:
@@ -217,7 +231,8 @@ def main(argv: list[str] | None = None) -> dict:
     for size, magnitude in stage_list:
         row = {"size": size, "magnitude": magnitude, "pixels_vs_final": round((final / size) ** 2, 3),
                "model_images_per_s": round(model[size], 1),
-               "model_share_of_pixel_rate": round(model[size] / model[final] / (final / size) ** 2, 3)}
+               "model_share_of_pixel_rate": round(model[size] / model[final] / (final / size) ** 2, 3),
+               "crop_ms_per_image": {m: round(v, 4) for m, v in crop.get(size, {}).items()}}
         for name, *_ in arms:
             rate = statistics.fmean(runs[name][size])
             row[name] = {"loader_worker_ms": round(_at(loader[name], size)["worker_ms"], 3),
@@ -250,11 +265,13 @@ def _at(costs: list[dict], size: int) -> dict:
 
 def table(report: dict) -> str:
     arms = list(report["arms"])
-    head = ["B", "m", "model img/s", "model / pixel rate"] + [f"{a} {k}" for a in arms for k in (
-        "loader ms/img", "trainer img/s", "trainer / pixel rate")]
+    head = ["B", "m", "model img/s", "model / pixel rate", "crop ms/img FFT / matrix"] + [
+        f"{a} {k}" for a in arms for k in ("loader ms/img", "trainer img/s", "trainer / pixel rate")]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for row in report["stages"]:
-        cells = [row["size"], row["magnitude"], row["model_images_per_s"], row["model_share_of_pixel_rate"]]
+        crop = row["crop_ms_per_image"]
+        cells = [row["size"], row["magnitude"], row["model_images_per_s"], row["model_share_of_pixel_rate"],
+                 f"{crop['fft']:.3f} / {crop['matrix']:.3f}" if crop else "-"]
         for a in arms:
             cells += [row[a]["loader_worker_ms"], row[a]["trainer_images_per_s"], row[a]["trainer_share_of_pixel_rate"]]
         lines.append("| " + " | ".join(str(c) for c in cells) + " |")

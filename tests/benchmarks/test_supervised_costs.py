@@ -35,6 +35,8 @@ def test_two_arms_on_generated_jpegs(tmp_path, capsys):
         assert row["one"]["trainer_share_of_pixel_rate"] == pytest.approx(
             row["one"]["trainer_images_per_s"] / rows[0]["one"]["trainer_images_per_s"] / row["pixels_vs_final"],
             rel=1e-2)
+        crop = row["crop_ms_per_image"]  # the batch's low-frequency crop, both ways, below the final size only
+        assert (set(crop) == {"fft", "matrix"} and min(crop.values()) > 0) if row["size"] < 32 else crop == {}
         device = row["loader_variants_ms"]["full, RandAugment on the device"]
         assert device["training_process"] > 0  # the batched RandAugment's own cost is measured
         assert row["loader_variants_ms"]["full, RandAugment on the loader"]["training_process"] == 0

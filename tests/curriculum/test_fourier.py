@@ -8,6 +8,8 @@ from PIL import Image
 
 from curriculum.fourier import LowFrequencyCrop, low_frequency_crop
 
+METHODS = ["fft", "matrix"]
+
 SHAPES = [(16, 16, 8), (15, 15, 7), (16, 16, 7), (15, 15, 8), (17, 12, (9, 6)), (32, 32, 32), (9, 9, 1)]
 
 
@@ -30,11 +32,12 @@ def numpy_fourier_crop(x: np.ndarray, bh: int, bw: int) -> np.ndarray:
     return np.fft.ifft2(spec).real * (bh * bw) / (x.shape[-2] * x.shape[-1])
 
 
+@pytest.mark.parametrize("method", METHODS)
 @pytest.mark.parametrize("h,w,size", SHAPES)
-def test_matches_numpy_and_scipy(h, w, size):
+def test_matches_numpy_and_scipy(h, w, size, method):
     bh, bw = (size, size) if isinstance(size, int) else size
     x = torch.randn(2, 3, h, w, dtype=torch.float64)
-    out = low_frequency_crop(x, size).numpy()
+    out = low_frequency_crop(x, size, method).numpy()
     assert out.shape == (2, 3, bh, bw)
     np.testing.assert_allclose(out, numpy_fourier_crop(x.numpy(), bh, bw), atol=1e-12)
     scipy_ref = scipy.signal.resample(scipy.signal.resample(x.numpy(), bh, axis=-2), bw, axis=-1)
@@ -73,12 +76,27 @@ def test_inverse_of_fourier_upsampling_and_constant_preserved():
     torch.testing.assert_close(low_frequency_crop(constant, 16), torch.full((1, 3, 16, 16), 0.37))
 
 
-def test_dtypes_and_gradients():
+@pytest.mark.parametrize("method", METHODS)
+def test_dtypes_and_gradients(method):
     x = torch.randn(2, 3, 16, 16, requires_grad=True)
-    low_frequency_crop(x, 8).sum().backward()
+    low_frequency_crop(x, 8, method).sum().backward()
     assert x.grad is not None and x.grad.shape == x.shape
-    half = low_frequency_crop(torch.randn(1, 3, 16, 16).bfloat16(), 12)
+    half = low_frequency_crop(torch.randn(1, 3, 16, 16).bfloat16(), 12, method)
     assert half.dtype == torch.bfloat16 and half.shape == (1, 3, 12, 12)
+
+
+@pytest.mark.parametrize("h,w,size", [(64, 64, 46), (64, 64, 27), (20, 17, (9, 16))])
+def test_the_methods_agree_in_float32(h, w, size):
+    """The matrix products and the FFTs are one map: in float32 on pixel-scale values they differ by round-off."""
+    x = torch.rand(4, 3, h, w) * 255
+    reference = low_frequency_crop(x.double(), size, "fft")
+    for method in ("auto", *METHODS):
+        torch.testing.assert_close(low_frequency_crop(x, size, method).double(), reference, rtol=0, atol=2e-3)
+
+
+def test_an_unknown_method_is_refused():
+    with pytest.raises(ValueError, match="method must be one of"):
+        low_frequency_crop(torch.randn(1, 3, 16, 16), 8, "dct")
 
 
 @pytest.mark.parametrize("bad,match", [(0, "positive"), (-3, "positive"), (17, "exceeds"), ((8,), "pair"),
@@ -110,16 +128,28 @@ def test_per_image_transform_on_pil_and_tensor():
         LowFrequencyCrop(8)(np.zeros((16, 16, 3)))
 
 
+@pytest.mark.parametrize("method", METHODS)
 @pytest.mark.parametrize("size", [5, 7])
-def test_the_crop_is_linear_and_its_adjoint_is_fourier_upsampling(size):
+def test_the_crop_is_linear_and_its_adjoint_is_fourier_upsampling(size, method):
     """<crop(x), y> = <x, crop*(y)> with crop* = (b^2 / HW) x Fourier up-sampling (scipy.signal.resample), odd b."""
     import scipy.signal
     torch.manual_seed(0)
     x, z = torch.randn(2, 3, 12, 10, dtype=torch.float64), torch.randn(2, 3, 12, 10, dtype=torch.float64)
-    torch.testing.assert_close(low_frequency_crop(2 * x - 3 * z, size),
-                               2 * low_frequency_crop(x, size) - 3 * low_frequency_crop(z, size))
+    torch.testing.assert_close(low_frequency_crop(2 * x - 3 * z, size, method),
+                               2 * low_frequency_crop(x, size, method) - 3 * low_frequency_crop(z, size, method))
     y = torch.randn(2, 3, size, size, dtype=torch.float64)
     x.requires_grad_(True)
-    (adjoint,) = torch.autograd.grad(low_frequency_crop(x, size), x, grad_outputs=y)
+    (adjoint,) = torch.autograd.grad(low_frequency_crop(x, size, method), x, grad_outputs=y)
     upsampled = scipy.signal.resample(scipy.signal.resample(y.numpy(), 12, axis=-2), 10, axis=-1)
     torch.testing.assert_close(adjoint, torch.from_numpy(upsampled) * size * size / (12 * 10))
+
+
+def test_auto_takes_the_matrix_products_on_the_cpu(monkeypatch):
+    def no_fft(*args, **kwargs):
+        raise AssertionError("the FFT path ran")
+    x = torch.randn(2, 3, 16, 16)
+    expected = low_frequency_crop(x, 9, "matrix")
+    monkeypatch.setattr(torch.fft, "fft2", no_fft)
+    torch.testing.assert_close(low_frequency_crop(x, 9), expected, rtol=0, atol=0)
+    with pytest.raises(AssertionError, match="FFT path"):
+        low_frequency_crop(x, 9, "fft")
