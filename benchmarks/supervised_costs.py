@@ -176,6 +176,13 @@ def _cache_scale(settings: dict[str, str]) -> int | None:
     return None if value in ("null", "None") else int(value)
 
 
+def arm_by_commit(text: str, revision: str) -> str:
+    """``--arm NAME=CHECKOUT[,...]`` as recorded: the checkout named by its commit, not by its path."""
+    name, _, rest = text.partition("=")
+    _, _, settings = rest.partition(",")
+    return f"{name}=<checkout of {revision}>" + (f",{settings}" if settings else "")
+
+
 def parse_arm(text: str) -> tuple[str, Path, dict[str, str]]:
     name, _, rest = text.partition("=")
     checkout, *pairs = rest.split(",")
@@ -245,9 +252,8 @@ def main(argv: list[str] | None = None) -> dict:
                                      for v, c in variants.items()}
         rows.append(row)
     recorded = command("supervised_costs.py", argv)
-    for text, (name, checkout, _) in zip(args.arm, arms):  # a checkout is named by its commit, not by its path
-        recorded = recorded.replace(text, text.replace(text.split("=", 1)[1].split(",")[0],
-                                                       f"<checkout of {commit(checkout)}>"))
+    for text, (_, checkout, _) in zip(args.arm, arms):
+        recorded = recorded.replace(text, arm_by_commit(text, commit(checkout)))
     report = {"device": device_name(resolve_device("cpu")), "cores": os.cpu_count(), "commit": commit(),
               "command": recorded, "data": portable(str(args.data)),
               "model": args.model, "batch_size": args.batch_size, "final_size": final,

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.supervised_costs import main, parse_arm, stages
+from benchmarks.supervised_costs import arm_by_commit, main, parse_arm, stages
 from tools.sample_data import class_folders
 
 REPO = Path(__file__).resolve().parents[2]
@@ -54,3 +54,9 @@ def test_a_malformed_arm_is_refused(tmp_path):
         parse_arm("before")
     with pytest.raises(FileNotFoundError, match="not a checkout"):
         parse_arm(f"before={tmp_path}")
+
+
+def test_an_arm_is_recorded_with_its_commit_and_its_settings_intact():
+    assert arm_by_commit("after=.,data.decode=reduced,OMP_NUM_THREADS=2", "abc1234") == \
+        "after=<checkout of abc1234>,data.decode=reduced,OMP_NUM_THREADS=2"
+    assert arm_by_commit("before=/tmp/x.y", "abc1234") == "before=<checkout of abc1234>"
