@@ -169,7 +169,7 @@ def _train(task: Task, cfg, info: DistInfo, schedule: Schedule, train_set, logge
     train_model = compile_model(model, train_model, cfg.run.compile)
 
     caching = attach_decoded_cache(train_set, cfg.data.cache_scale, cfg.data.decode,
-                                   print if info.is_main else None)
+                                   print if info.is_main else None, info.local_rank)
     samples = CurriculumSamples(train_set, cfg.run.seed, plan, task.transform)
     loader = make_train_loader(samples, info, cfg.run.seed, cfg.data.num_workers, start_step)
     epoch_ends = plan.epoch_end_steps()

@@ -151,3 +151,64 @@ def test_mae_pre_training_reads_the_cache(image_folder, tmp_path):
                          capture_output=True, text=True)
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "needs data.decode=reduced" in bad.stderr
     assert bad.stdout == ""  # refused as the config is read: no schedule, no model
+
+
+def _rank(rank: int, root, work, fail: bool) -> None:
+    """One rank of a two-process gloo group on one machine: attach the cache as the loop does, note what it got."""
+    import torch.distributed as dist
+
+    import engine.decoded_cache as decoded_cache
+    dist.init_process_group("gloo", init_method=f"file://{work / 'store'}", rank=rank, world_size=2)
+    try:
+        if fail and rank == 0:
+            def no_room(path, nbytes):
+                raise ValueError("no room in /dev/shm")
+            decoded_cache._shared_file = no_room
+        dataset = ImageFolderDataset(root)
+        try:
+            attach_decoded_cache(dataset, 2, "reduced", report=None, local_rank=rank)
+        except (ValueError, RuntimeError) as error:
+            (work / f"rank{rank}.error").write_text(str(error))
+            return
+        cache = dataset.cache
+        np.save(work / f"rank{rank}.npy", np.asarray(cache.buffer))
+        (work / f"rank{rank}.json").write_text(json.dumps({
+            "origin": cache.origin, "describe": cache.describe(), "cached": cache.cached,
+            "views": [cache[i].pixels.shape for i in range(len(cache))]}))
+    finally:
+        dist.destroy_process_group()
+
+
+def _leftovers() -> set:
+    import glob
+    return set(glob.glob("/dev/shm/efficienttrain-decoded-cache-*"))
+
+
+def test_a_distributed_run_holds_one_copy_per_machine(tmp_path):
+    """Local rank 0 decodes, the other rank maps its file: the same pixels as one process's cache, nothing left in
+    /dev/shm afterwards."""
+    root = photo_folder(tmp_path / "train")
+    before = _leftovers()
+    torch.multiprocessing.spawn(_rank, args=(root, tmp_path, False), nprocs=2)
+    reference = DecodedCache([p for p, _ in ImageFolderDataset(root).samples], 2)
+    for rank, origin in ((0, "decoded"), (1, "mapped")):
+        seen = json.loads((tmp_path / f"rank{rank}.json").read_text())
+        assert seen["origin"] == origin and "one copy per machine" in seen["describe"]
+        assert seen["cached"] == reference.cached == 8
+        assert seen["views"] == [list(reference[i].pixels.shape) for i in range(8)]
+        np.testing.assert_array_equal(np.load(tmp_path / f"rank{rank}.npy"), reference.buffer)
+    assert _leftovers() == before
+
+
+def test_a_failed_build_fails_every_rank_instead_of_hanging(tmp_path):
+    root = photo_folder(tmp_path / "train", count=2)
+    torch.multiprocessing.spawn(_rank, args=(root, tmp_path, True), nprocs=2)
+    assert (tmp_path / "rank0.error").read_text() == "no room in /dev/shm"
+    assert "local rank 0 of this machine did not build the decoded cache" in (tmp_path / "rank1.error").read_text()
+
+
+def test_a_shared_copy_too_large_for_its_file_system_is_refused(tmp_path):
+    from engine.decoded_cache import _shared_file
+    with pytest.raises(ValueError, match=r"needs 1000000000.00 GB in .* GB free \(a container needs a larger"):
+        _shared_file(str(tmp_path / "pixels"), 10 ** 18)
+    assert not (tmp_path / "pixels").exists()

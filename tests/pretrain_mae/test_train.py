@@ -158,8 +158,10 @@ def test_kill_then_resume_reproduces_losses(image_folder, tmp_path):
     assert [r["size"] for r in records(out)] == [48, 48, 48, 56, 64, 64]
 
 
-def test_two_process_ddp_matches_one_process(image_folder, tmp_path, torchrun_slot):
-    common = config(image_folder, "X", "schedule.epochs=2", "run.save_every=0", "run.device=cpu")
+@pytest.mark.parametrize("cache", [[], ["data.decode=reduced", "data.cache_scale=1"]], ids=["files", "cache"])
+def test_two_process_ddp_matches_one_process(image_folder, tmp_path, torchrun_slot, cache):
+    """Also with the decoded cache, which the two ranks then share (``engine.decoded_cache.node_shared_cache``)."""
+    common = config(image_folder, "X", "schedule.epochs=2", "run.save_every=0", "run.device=cpu", *cache)
     single = load_config(PretrainConfig, REPO / "pretrain_mae/demo.yaml", common + [f"run.output_dir={tmp_path / 'one'}"])
     pretrain(single)
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
@@ -171,6 +173,7 @@ def test_two_process_ddp_matches_one_process(image_folder, tmp_path, torchrun_sl
     one, two = records(tmp_path / "one"), records(tmp_path / "two")
     assert [r["global_batch"] for r in two] == [16, 16] and [r["batch"] for r in two] == [8, 8]
     assert [r["loss"] for r in two] == pytest.approx([r["loss"] for r in one], rel=1e-4)
+    assert ("one copy per machine" in done.stdout) == bool(cache)
 
 
 def test_corrupt_image_is_reported_by_path(image_folder, tmp_path, caplog):
