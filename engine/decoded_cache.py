@@ -121,8 +121,7 @@ class DecodedCache:
     def save_index(self, path: str) -> None:
         """Write what a process needs besides the pixels to read them (``mapped``)."""
         with open(path, "wb") as file:
-            pickle.dump({"headers": self.headers, "offsets": self.offsets, "nbytes": self.nbytes,
-                         "scale": self.scale, "seconds": self.seconds}, file)
+            pickle.dump({key: value for key, value in vars(self).items() if key != "buffer"}, file)
 
     @classmethod
     def mapped(cls, pixels: str, index: str) -> DecodedCache:
